@@ -1,0 +1,163 @@
+//! `bench`: the benchmarks behind BENCHMARKS.md. Each prints a table and writes its JSON to
+//! `bench/results/<name>.json`. Run from a release build: `scripts/bench <name>`.
+
+mod clock;
+mod crawl;
+mod fleet;
+mod micro;
+mod reload;
+mod site;
+mod stats;
+mod storm;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+/// Benchmarks of crawlfleet on this machine, against the local broker.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Cli {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Push → live on every worker, for N worker processes, idle and with jobs flowing.
+    Reload {
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        workers: Vec<usize>,
+        #[arg(long, default_value_t = 30)]
+        pushes: usize,
+    },
+    /// 20 pushes/s for 10 s while jobs flow: throughput, lost jobs, half-loaded rules.
+    Storm {
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Enough that the queue never runs dry during warm-up, steady state and storm.
+        #[arg(long, default_value_t = 150_000)]
+        jobs: usize,
+    },
+    /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
+    Crawl {
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+        #[arg(long, value_delimiter = ',', default_value = "16,64")]
+        concurrency: Vec<usize>,
+    },
+    /// Lua call, page parse, compile and reload costs, in process.
+    Micro,
+}
+
+fn results_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results")
+}
+
+fn save(name: &str, value: &Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all(results_dir())?;
+    let path = results_dir().join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.what {
+        What::Reload { workers, pushes } => {
+            let mut rows = Vec::new();
+            println!(
+                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16}",
+                "workers",
+                "jobs",
+                "live p50 ms",
+                "live p99 ms",
+                "live max ms",
+                "all-live p99 ms",
+                "reply p99 ms"
+            );
+            for n in workers {
+                for busy in [false, true] {
+                    let r = reload::run(n, pushes, busy).await?;
+                    println!(
+                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2}",
+                        n,
+                        if busy { "full" } else { "idle" },
+                        r["publish_to_live"]["p50_ms"].as_f64().unwrap_or(0.0),
+                        r["publish_to_live"]["p99_ms"].as_f64().unwrap_or(0.0),
+                        r["publish_to_live"]["max_ms"].as_f64().unwrap_or(0.0),
+                        r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
+                        r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
+                    );
+                    rows.push(r);
+                }
+            }
+            save("reload", &Value::Array(rows))
+        }
+        What::Storm { workers, jobs } => {
+            let r = storm::run(workers, jobs).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            save("storm", &r)
+        }
+        What::Crawl {
+            products,
+            concurrency,
+        } => {
+            let per_category = 100;
+            let shop = site::Shop {
+                categories: products.div_ceil(per_category),
+                per_category,
+                per_page: 50,
+            };
+            let mut rows = Vec::new();
+            println!(
+                "{:<14} {:>5} {:>8} {:>8} {:>10} {:>13} {:>9} {:>9} {:>9}",
+                "mode",
+                "conc",
+                "pages",
+                "pages/s",
+                "CPU s",
+                "CPU s/1000pg",
+                "idle MB",
+                "peak MB",
+                "correct"
+            );
+            for c in concurrency {
+                for r in [
+                    crawl::local(&bin_dir(), shop, c).await?,
+                    crawl::broker(shop, c).await?,
+                ] {
+                    println!(
+                        "{:<14} {:>5} {:>8} {:>8.0} {:>10.2} {:>13.3} {:>9.1} {:>9.1} {:>9}",
+                        r["mode"].as_str().unwrap_or(""),
+                        c,
+                        r["pages"].as_f64().unwrap_or(0.0),
+                        r["pages_per_s"].as_f64().unwrap_or(0.0),
+                        r["cpu_s"].as_f64().unwrap_or(0.0),
+                        r["cpu_s_per_1000_pages"].as_f64().unwrap_or(0.0),
+                        r["idle_rss_mb"].as_f64().unwrap_or(f64::NAN),
+                        r["peak_rss_mb"].as_f64().unwrap_or(0.0),
+                        format!("{}/{}", r["items_correct"], r["products"]),
+                    );
+                    rows.push(r);
+                }
+            }
+            save("crawl", &Value::Array(rows))
+        }
+        What::Micro => {
+            let r = tokio::task::spawn_blocking(micro::run).await??;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            save("micro", &r)
+        }
+    }
+}

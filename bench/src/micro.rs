@@ -1,0 +1,124 @@
+//! Micro figures, in process: the cost of a call into Lua, of parsing a product page with
+//! the real rule, of compiling a rule, and of a reload.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crawlfleet_engine::{Limits, ModuleName, ModuleSource, Page, RuleSet, RuleStore, check_syntax};
+use serde_json::{Value, json};
+
+fn source(path: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../rules")
+            .join(path),
+    )
+    .unwrap_or_default()
+}
+
+fn src(name: &str, text: &str, version: u64) -> ModuleSource {
+    ModuleSource::new(ModuleName::new(name).expect("name"), text, version)
+}
+
+fn page(body: String) -> Page {
+    Page {
+        url: "http://shop.test/p/prod-42".to_owned(),
+        status: 200,
+        headers: BTreeMap::from([("content-type".to_owned(), "text/html".to_owned())]),
+        body,
+        meta: json!({}),
+    }
+}
+
+/// Mean microseconds of `f` over `n` runs.
+fn time_us(n: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let started = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+pub fn run() -> anyhow::Result<Value> {
+    let limits = Limits::default();
+    let product = source("shop/product.lua");
+    let prices = source("lib/prices.lua");
+    let html = crate::site::Shop {
+        categories: 1,
+        per_category: 100,
+        per_page: 50,
+    }
+    .page("/p/prod-42")
+    .ok_or_else(|| anyhow::anyhow!("no page"))?;
+    let (set, failures) = RuleSet::load(
+        vec![
+            src("lib.prices", &prices, 0),
+            src("shop.product", &product, 0),
+            src(
+                "bench.noop",
+                "return { parse = function() return nil end }",
+                0,
+            ),
+            src(
+                "bench.select",
+                "return { parse = function(page) page:select_one('h1') return nil end }",
+                0,
+            ),
+        ],
+        &limits,
+    );
+    anyhow::ensure!(failures.is_empty(), "{failures:?}");
+    let store = RuleStore::new(set, limits);
+    let ctx = json!({"job": "j", "crawl": "c", "depth": 0, "attempt": 0, "meta": {}});
+    let noop = store
+        .rule("bench.noop")
+        .ok_or_else(|| anyhow::anyhow!("noop"))?;
+    let select = store
+        .rule("bench.select")
+        .ok_or_else(|| anyhow::anyhow!("select"))?;
+    let rule = store
+        .rule("shop.product")
+        .ok_or_else(|| anyhow::anyhow!("product"))?;
+
+    let call_us = time_us(20_000, || {
+        let _ = noop.parse(page(String::new()), &ctx);
+    });
+    let parse_us = time_us(300, || {
+        let _ = select.parse(page(html.clone()), &ctx);
+    });
+    let product_us = time_us(300, || {
+        let _ = rule.parse(page(html.clone()), &ctx);
+    });
+    let name = ModuleName::new("shop.product")?;
+    let compile_us = time_us(2_000, || {
+        let _ = check_syntax(&name, &product);
+    });
+    let mut version = 0;
+    let reload_us = time_us(300, || {
+        version += 1;
+        let _ = store.apply(src(
+            "shop.product",
+            &format!("{product}\n-- {version}"),
+            version,
+        ));
+    });
+    let helper_reload_us = time_us(300, || {
+        version += 1;
+        let _ = store.apply(src(
+            "lib.prices",
+            &format!("{prices}\n-- {version}"),
+            version,
+        ));
+    });
+    Ok(json!({
+        "page_bytes": html.len(),
+        "lua_call_us": call_us,
+        "html_parse_and_one_select_us": parse_us,
+        "product_rule_per_page_us": product_us,
+        "compile_us": compile_us,
+        "reload_one_module_us": reload_us,
+        "reload_helper_and_dependent_us": helper_reload_us,
+    }))
+}

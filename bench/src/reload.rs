@@ -1,0 +1,110 @@
+//! Reload propagation: N worker processes, ≥ 30 pushes; for each push and worker, the time
+//! from publish to that worker's `rule reloaded` line and to its reply. Idle, and with the
+//! job queue kept full.
+
+use std::time::Duration;
+
+use crawlfleet_bus::message::{Job, Reply};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::clock::{now_us, parse_rfc3339_us};
+use crate::site::Site;
+use crate::stats::Summary;
+
+pub fn rule(version: u64) -> String {
+    format!(
+        "local V = {version}\nreturn {{ parse = function(page) return {{ items = {{ {{ v = V }} }} }} end }}\n"
+    )
+}
+
+pub fn push_body(version: u64, push_id: &str) -> Vec<u8> {
+    let source = rule(version);
+    let sha: String = sha2::Sha256::digest(source.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({"type": "update", "module": "bench.r", "path": "bench/r.lua", "source": source,
+           "sha256": sha, "version": version, "push_id": push_id})
+    .to_string()
+    .into_bytes()
+}
+
+/// Jobs on a tiny page of the generated site (the index), parsed by `bench.r`.
+pub fn jobs(site: &Site, n: usize, tag: &str) -> Vec<Job> {
+    (0..n)
+        .map(|i| Job {
+            id: format!("{tag}-{i}"),
+            url: site.url("/robots.txt"),
+            rule: "bench.r".to_owned(),
+            depth: 0,
+            meta: json!({}),
+            attempt: 0,
+            crawl: format!("bench-{tag}"),
+            max_depth: Some(0),
+        })
+        .collect()
+}
+
+pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Value> {
+    let crate::fleet::Fleet {
+        mut broker,
+        site,
+        workers: procs,
+        rules: _rules,
+    } = crate::fleet::start(&format!("bench-reload-{workers}"), workers).await?;
+    if busy {
+        // Far more jobs than the fleet does during the pushes: the queue stays full.
+        broker.enqueue(&jobs(&site, 30_000, "busy")).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 1..=pushes as u64 {
+        let push_id = format!("bench-{n}");
+        let t0 = now_us();
+        broker
+            .send_control_raw(&push_body(n, &push_id), &push_id)
+            .await;
+        let replies = broker.replies(workers, Duration::from_secs(10)).await;
+        let arrived = now_us();
+        for r in &replies {
+            if let Reply::Reload(r) = r {
+                anyhow::ensure!(
+                    r.push_id.as_deref() == Some(push_id.as_str()),
+                    "reply for another push"
+                );
+            }
+        }
+        to_reply.push((arrived - t0) as f64 / 1000.0);
+        let mut slowest = 0.0f64;
+        for w in &procs {
+            let line = w
+                .wait_for(
+                    "rule reloaded",
+                    |v| v["push_id"] == push_id.as_str(),
+                    Duration::from_secs(10),
+                )
+                .await;
+            let at = line["timestamp"]
+                .as_str()
+                .and_then(parse_rfc3339_us)
+                .unwrap_or(arrived);
+            let ms = (at - t0) as f64 / 1000.0;
+            to_live.push(ms);
+            slowest = slowest.max(ms);
+        }
+        all_live.push(slowest);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(procs);
+    broker.cleanup().await;
+    let (live, reply, all) = (
+        Summary::of(&to_live),
+        Summary::of(&to_reply),
+        Summary::of(&all_live),
+    );
+    Ok(json!({
+        "workers": workers, "pushes": pushes, "jobs_flowing": busy,
+        "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
+    }))
+}

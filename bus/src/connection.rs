@@ -1,0 +1,198 @@
+//! A connection to the broker, and the channels the rest of the bus opens on it.
+
+use std::time::Duration;
+
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+
+use crate::inbox::Inbox;
+use crate::message::{ControlMessage, Decode};
+use crate::outbox::Outbox;
+use crate::topology::Topology;
+
+/// How long a connection attempt may take before it is reported as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of the bus. `Connect` means the broker could not be reached at all.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot reach the broker at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("cannot {what}: {reason}")]
+    Op { what: &'static str, reason: String },
+    #[error("the broker refused a published message (nack)")]
+    Nacked,
+    #[error("cannot read the history to its end: {0}")]
+    HistoryIncomplete(String),
+}
+
+impl BusError {
+    pub(crate) fn op(what: &'static str, e: lapin::Error) -> BusError {
+        BusError::Op {
+            what,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// `amqp://user:secret@host/` → `amqp://user:***@host/`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let sep = if rest.contains('/') { "/" } else { "" };
+    format!("{scheme}://{user}:***@{host}{sep}{path}")
+}
+
+/// One AMQP connection.
+pub struct Bus {
+    conn: Connection,
+    topology: Topology,
+}
+
+impl Bus {
+    /// Connects to `url`, naming the connection `name` (shown by `rabbitmqctl list_connections`).
+    pub async fn connect(url: &str, name: &str, topology: Topology) -> Result<Bus, BusError> {
+        let props = ConnectionProperties::default().with_connection_name(name.into());
+        let failed = |reason: String| BusError::Connect {
+            url: redact_url(url),
+            reason,
+        };
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))
+            .await
+            .map_err(|_| failed(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Bus { conn, topology })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    async fn channel(&self) -> Result<lapin::Channel, BusError> {
+        self.conn
+            .create_channel()
+            .await
+            .map_err(|e| BusError::op("open a channel", e))
+    }
+
+    /// Declares this worker's private control queue and binds it to the control exchange.
+    /// Updates published from now on are kept for it, even before it consumes.
+    pub async fn bind_control_queue(&self, queue: &str) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        self.topology.bind_private(&ch, queue).await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Declares a private reply queue for a publisher.
+    pub async fn declare_reply_queue(&self, queue: &str) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        self.topology.declare_reply(&ch, queue).await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Declares the control exchange (so a publish before any worker exists is not refused).
+    pub async fn declare_control(&self) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        self.topology.declare_control(&ch).await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Declares the job queue and the items exchange and queue.
+    pub async fn declare_jobs(&self) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        self.topology.declare_jobs(&ch).await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Consumes `queue` with manual acks on a channel of its own, at most `prefetch`
+    /// unsettled messages at a time.
+    pub async fn inbox<T: Decode>(
+        &self,
+        queue: &str,
+        prefetch: u16,
+        consumer_tag: &str,
+    ) -> Result<Inbox<T>, BusError> {
+        let ch = self.channel().await?;
+        ch.basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| BusError::op("set the prefetch", e))?;
+        let consumer = ch
+            .basic_consume(
+                queue.into(),
+                consumer_tag.into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| BusError::op("start consuming", e))?;
+        Ok(Inbox::new(ch, consumer))
+    }
+
+    /// Reads the history stream from its first retained entry, on a channel of its own.
+    pub async fn history(&self) -> Result<Inbox<ControlMessage>, BusError> {
+        let ch = self.channel().await?;
+        ch.basic_qos(256, BasicQosOptions::default())
+            .await
+            .map_err(|e| BusError::op("set the prefetch", e))?;
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-stream-offset".into(),
+            AMQPValue::LongString("first".into()),
+        );
+        let consumer = ch
+            .basic_consume(
+                self.topology.history_stream().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                args,
+            )
+            .await
+            .map_err(|e| BusError::op("read the history stream", e))?;
+        Ok(Inbox::new(ch, consumer))
+    }
+
+    /// A channel in confirm mode for publishing.
+    pub async fn outbox(&self) -> Result<Outbox, BusError> {
+        let ch = self.channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| BusError::op("enable publisher confirms", e))?;
+        Ok(Outbox::new(ch))
+    }
+
+    /// Deletes every durable exchange and queue of this bus's prefix.
+    pub async fn delete_topology(&self) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        self.topology.delete_all(&ch).await?;
+        let _ = ch.close(200, "deleted".into()).await;
+        Ok(())
+    }
+
+    /// Closes the connection cleanly.
+    pub async fn close(&self) {
+        let _ = self.conn.close(200, "bye".into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(super::redact_url("amqp://h:5672"), "amqp://h:5672");
+    }
+}

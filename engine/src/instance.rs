@@ -1,0 +1,382 @@
+//! One module evaluated in its own sandboxed Lua state, with the helpers it `require`s.
+//!
+//! `require` is resolved by the engine from the rule set being built, never from disk: a
+//! helper's chunk is compiled into the same state, cached there, and recorded as a
+//! dependency so that reloading the helper reloads this module too.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mlua::{Function, Lua, LuaSerdeExt, RegistryKey, Table, Value};
+
+use crate::lua_error::{describe, is_memory_error};
+use crate::page::{LuaPage, SelectorCache};
+use crate::sandbox::Sandbox;
+use crate::{
+    CallError, Limits, LoadError, ModuleName, ModuleSource, Page, ParseOutput, RuleSettings, Stage,
+};
+
+/// The sources a module may `require`, by name.
+pub(crate) type Sources = BTreeMap<ModuleName, ModuleSource>;
+
+/// Per-state bookkeeping of `require`.
+struct RequireContext {
+    sources: Arc<Sources>,
+    cache: HashMap<ModuleName, RegistryKey>,
+    loading: Vec<ModuleName>,
+    deps: BTreeSet<ModuleName>,
+}
+
+/// A module loaded in its own Lua state. Handles are declared before the state they live in.
+pub(crate) struct Instance {
+    module: Table,
+    parse: Option<Function>,
+    migrate: Option<Function>,
+    follow: Option<Function>,
+    /// Crawl settings the module declares.
+    pub(crate) settings: RuleSettings,
+    /// The module's own `version` field, if it declares one.
+    pub(crate) label: Option<String>,
+    /// Every module this one requires, directly or through other helpers.
+    pub(crate) deps: BTreeSet<ModuleName>,
+    /// Serialises calls so a call's budget is never re-armed by another caller.
+    call_lock: Mutex<()>,
+    sandbox: Sandbox,
+    limits: Limits,
+}
+
+impl Instance {
+    /// Compiles and evaluates module `name` from `sources` in a fresh state, and checks the
+    /// shape of what it returns.
+    pub(crate) fn evaluate(
+        name: &ModuleName,
+        sources: &Arc<Sources>,
+        limits: &Limits,
+    ) -> Result<Instance, LoadError> {
+        let source = sources.get(name).ok_or_else(|| {
+            LoadError::new(
+                Stage::Evaluate,
+                format!("module `{name}` is not in the rule set"),
+            )
+        })?;
+        let internal = |e: mlua::Error| {
+            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
+        };
+        let sandbox = Sandbox::open(limits, name).map_err(internal)?;
+        sandbox.lua.set_app_data(SelectorCache::default());
+        sandbox.lua.set_app_data(RequireContext {
+            sources: Arc::clone(sources),
+            cache: HashMap::new(),
+            loading: vec![name.clone()],
+            deps: BTreeSet::new(),
+        });
+        let require = sandbox.lua.create_function(require).map_err(internal)?;
+        sandbox
+            .lua
+            .globals()
+            .raw_set("require", require)
+            .map_err(internal)?;
+        sandbox.seal().map_err(internal)?;
+
+        let chunk = sandbox
+            .compile(name, &source.text)
+            .map_err(|e| LoadError::new(Stage::Compile, describe(&e, name.as_str())))?;
+
+        sandbox.budget.arm(limits.load_budget);
+        let result = chunk.call::<Value>(());
+        let tripped = sandbox.budget.disarm();
+        let value = match result {
+            _ if tripped => {
+                return Err(LoadError::new(
+                    Stage::Budget,
+                    format!(
+                        "top level ran past its time budget of {} ms",
+                        sandbox.budget.budget_ms()
+                    ),
+                ));
+            }
+            Err(e) if is_memory_error(&e) => {
+                return Err(LoadError::new(
+                    Stage::Memory,
+                    format!(
+                        "top level ran past the memory limit of {} MiB",
+                        sandbox.memory_mib()
+                    ),
+                ));
+            }
+            Err(e) => return Err(LoadError::new(Stage::Evaluate, describe(&e, name.as_str()))),
+            Ok(value) => value,
+        };
+
+        let shape = |m: String| LoadError::new(Stage::Shape, m);
+        let Value::Table(module) = value else {
+            return Err(shape(format!(
+                "the module must return a table, got {}",
+                value.type_name()
+            )));
+        };
+        let function = |field: &str| -> Result<Option<Function>, LoadError> {
+            match module.raw_get::<Value>(field).map_err(internal)? {
+                Value::Nil => Ok(None),
+                Value::Function(f) => Ok(Some(f)),
+                other => Err(shape(format!(
+                    "`{field}` must be a function, got {}",
+                    other.type_name()
+                ))),
+            }
+        };
+        let parse = function("parse")?;
+        let migrate = function("migrate")?;
+        let follow = function("follow")?;
+        let max_depth = match module.raw_get::<Value>("max_depth").map_err(internal)? {
+            Value::Nil => None,
+            Value::Integer(n) if n >= 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+            Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u32),
+            other => {
+                return Err(shape(format!(
+                    "`max_depth` must be a whole number >= 0, got {}",
+                    other.to_string().unwrap_or_default()
+                )));
+            }
+        };
+        let keep_query = match module.raw_get::<Value>("keep_query").map_err(internal)? {
+            Value::Nil => None,
+            Value::Table(t) => Some(
+                t.sequence_values::<String>()
+                    .collect::<mlua::Result<Vec<_>>>()
+                    .map_err(|_| shape("`keep_query` must be a list of strings".to_owned()))?,
+            ),
+            other => {
+                return Err(shape(format!(
+                    "`keep_query` must be a list of strings, got {}",
+                    other.type_name()
+                )));
+            }
+        };
+        let label = match module.raw_get::<Value>("version").map_err(internal)? {
+            Value::Nil => None,
+            v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+                Some(v.to_string().map_err(internal)?)
+            }
+            other => {
+                return Err(shape(format!(
+                    "`version` must be a string or a number, got {}",
+                    other.type_name()
+                )));
+            }
+        };
+        let deps = sandbox
+            .lua
+            .app_data_ref::<RequireContext>()
+            .map(|ctx| ctx.deps.clone())
+            .unwrap_or_default();
+        let settings = RuleSettings {
+            max_depth,
+            keep_query,
+            has_follow: follow.is_some(),
+        };
+        Ok(Instance {
+            module,
+            parse,
+            migrate,
+            follow,
+            settings,
+            label,
+            deps,
+            call_lock: Mutex::new(()),
+            sandbox,
+            limits: *limits,
+        })
+    }
+
+    pub(crate) fn is_rule(&self) -> bool {
+        self.parse.is_some()
+    }
+
+    /// Calls `parse(page, ctx)` within the call budget and validates what it returns.
+    pub(crate) fn call_parse(
+        &self,
+        name: &ModuleName,
+        page: Page,
+        ctx: &serde_json::Value,
+    ) -> Result<ParseOutput, CallError> {
+        let parse = self
+            .parse
+            .as_ref()
+            .ok_or_else(|| CallError::NotARule(name.to_string()))?;
+        let _serial = self
+            .call_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let lua = &self.sandbox.lua;
+        let args = (lua.create_userdata(LuaPage::new(page)), to_lua(lua, ctx));
+        self.sandbox.budget.arm(self.limits.call_budget);
+        let result = match args {
+            (Ok(page), Ok(ctx)) => parse.call::<Value>((page, ctx)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let tripped = self.sandbox.budget.disarm();
+        self.classify(name, tripped, result)
+            .and_then(ParseOutput::from_json)
+    }
+
+    /// Asks the module's `follow(url, ctx)` hook about each URL, within one call budget.
+    /// Without a hook every URL is followed.
+    pub(crate) fn call_follow(
+        &self,
+        name: &ModuleName,
+        urls: &[String],
+        ctx: &serde_json::Value,
+    ) -> Result<Vec<bool>, CallError> {
+        let Some(follow) = &self.follow else {
+            return Ok(vec![true; urls.len()]);
+        };
+        let _serial = self
+            .call_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let lua = &self.sandbox.lua;
+        let ctx = to_lua(lua, ctx).map_err(|e| CallError::Runtime(describe(&e, name.as_str())))?;
+        self.sandbox.budget.arm(self.limits.call_budget);
+        let mut verdicts = Vec::with_capacity(urls.len());
+        let mut result = Ok(Value::Nil);
+        for url in urls {
+            match follow.call::<Value>((url.as_str(), ctx.clone())) {
+                Ok(v) => verdicts.push(!matches!(v, Value::Nil | Value::Boolean(false))),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let tripped = self.sandbox.budget.disarm();
+        self.classify(name, tripped, result).map(|_| verdicts)
+    }
+
+    /// Turns the result of a budgeted call into JSON or a typed error.
+    fn classify(
+        &self,
+        name: &ModuleName,
+        tripped: bool,
+        result: mlua::Result<Value>,
+    ) -> Result<serde_json::Value, CallError> {
+        let lua = &self.sandbox.lua;
+        let value = match result {
+            _ if tripped => Err(CallError::Budget(self.sandbox.budget.budget_ms())),
+            Err(e) if is_memory_error(&e) => Err(CallError::Memory(self.sandbox.memory_mib())),
+            Err(e) => Err(CallError::Runtime(describe(&e, name.as_str()))),
+            Ok(value) => lua
+                .from_value::<serde_json::Value>(value)
+                .map_err(|e| CallError::BadOutput(describe(&e, name.as_str()))),
+        };
+        if matches!(value, Err(CallError::Memory(_))) {
+            // Give the garbage of the failed call back before the next job arrives.
+            let _ = lua.gc_collect();
+        }
+        value
+    }
+
+    /// The module's `state` field as plain data, for `migrate` in the next version.
+    pub(crate) fn state(&self) -> Result<serde_json::Value, String> {
+        let _serial = self
+            .call_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .module
+            .raw_get::<Value>("state")
+            .map_err(|e| e.to_string())?;
+        self.sandbox
+            .lua
+            .from_value::<serde_json::Value>(state)
+            .map_err(|e| format!("the old `state` is not plain data: {e}"))
+    }
+
+    /// Runs `migrate(old_state)` (if the module defines it) and stores the result as `state`.
+    pub(crate) fn migrate(
+        &self,
+        name: &ModuleName,
+        old_state: &serde_json::Value,
+    ) -> Result<(), LoadError> {
+        let Some(migrate) = &self.migrate else {
+            return Ok(());
+        };
+        let fail = |m: String| LoadError::new(Stage::Migrate, format!("migrate failed {m}"));
+        let _serial = self
+            .call_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let lua = &self.sandbox.lua;
+        let old = to_lua(lua, old_state).map_err(|e| fail(describe(&e, name.as_str())))?;
+        self.sandbox.budget.arm(self.limits.load_budget);
+        let result = migrate.call::<Value>(old);
+        if self.sandbox.budget.disarm() {
+            return Err(fail(format!(
+                "(ran past its time budget of {} ms)",
+                self.sandbox.budget.budget_ms()
+            )));
+        }
+        let new_state = result.map_err(|e| fail(describe(&e, name.as_str())))?;
+        self.module
+            .raw_set("state", new_state)
+            .map_err(|e| fail(describe(&e, name.as_str())))
+    }
+
+    pub(crate) fn has_migrate(&self) -> bool {
+        self.migrate.is_some()
+    }
+}
+
+/// How JSON becomes Lua: `null` is `nil`.
+pub(crate) fn json_to_lua_options() -> mlua::serde::SerializeOptions {
+    mlua::serde::SerializeOptions::new()
+        .serialize_none_to_null(false)
+        .serialize_unit_to_null(false)
+}
+
+/// JSON to Lua, with JSON `null` as `nil`.
+fn to_lua(lua: &Lua, value: &serde_json::Value) -> mlua::Result<Value> {
+    lua.to_value_with(value, json_to_lua_options())
+}
+
+/// The engine's `require`: resolves `name` from the rule set being built.
+fn require(lua: &Lua, name: String) -> mlua::Result<Value> {
+    let name = ModuleName::new(&name).map_err(|e| mlua::Error::runtime(e.to_string()))?;
+    let source = {
+        let ctx = lua
+            .app_data_ref::<RequireContext>()
+            .ok_or_else(|| mlua::Error::runtime("require is not available here"))?;
+        if let Some(key) = ctx.cache.get(&name) {
+            return lua.registry_value::<Value>(key);
+        }
+        if ctx.loading.contains(&name) {
+            let chain: Vec<&str> = ctx.loading.iter().map(ModuleName::as_str).collect();
+            return Err(mlua::Error::runtime(format!(
+                "require cycle: {} -> {name}",
+                chain.join(" -> ")
+            )));
+        }
+        ctx.sources.get(&name).cloned().ok_or_else(|| {
+            mlua::Error::runtime(format!("module `{name}` is not in the rule set"))
+        })?
+    };
+    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
+        ctx.loading.push(name.clone());
+        ctx.deps.insert(name.clone());
+    }
+    let result = lua
+        .load(&*source.text)
+        .set_name(format!("={}{name}", crate::lua_error::CHUNK_PREFIX))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
+        .and_then(|chunk| chunk.call::<Value>(()));
+    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
+        ctx.loading.pop();
+    }
+    let value = result?;
+    let key = lua.create_registry_value(value.clone())?;
+    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
+        ctx.cache.insert(name, key);
+    }
+    Ok(value)
+}

@@ -1,0 +1,191 @@
+//! A fresh Luau state with a whitelisted environment, a memory limit and a time budget.
+//!
+//! Whitelist, not blacklist: after the safe standard libraries are opened, every global that
+//! is not named below is removed (so `require`, `loadstring`, `getfenv`/`setfenv`,
+//! `collectgarbage`, `newproxy`, `gcinfo`, `debug` are gone), `os` keeps only its clock and
+//! date functions, and sealing the state (`Lua::sandbox(true)`) makes every builtin table and
+//! the string metatable read-only, so one rule cannot change what another sees.
+
+use std::sync::Arc;
+
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+
+use crate::budget::Budget;
+use crate::lua_error::CHUNK_PREFIX;
+use crate::{Limits, ModuleName};
+
+/// Globals a rule may use. Everything else is removed before any rule code runs.
+const GLOBALS: &[&str] = &[
+    // base library
+    "assert",
+    "error",
+    "getmetatable",
+    "ipairs",
+    "next",
+    "pairs",
+    "pcall",
+    "rawequal",
+    "rawget",
+    "rawlen",
+    "rawset",
+    "select",
+    "setmetatable",
+    "tonumber",
+    "tostring",
+    "type",
+    "typeof",
+    "unpack",
+    "xpcall",
+    "_G",
+    "_VERSION",
+    // the engine's own
+    "array",
+    // libraries
+    "bit32",
+    "coroutine",
+    "math",
+    "os",
+    "string",
+    "table",
+    "utf8",
+];
+
+/// The harmless part of `os`.
+const OS_FUNCTIONS: &[&str] = &["clock", "date", "difftime", "time"];
+
+/// One Lua state with its budget. Not yet sealed: the engine installs `require` first.
+pub(crate) struct Sandbox {
+    pub(crate) lua: Lua,
+    pub(crate) budget: Arc<Budget>,
+    memory_bytes: usize,
+}
+
+impl Sandbox {
+    /// A state with only whitelisted globals, a `log` table routed to tracing for `module`,
+    /// the memory limit and the interrupt-driven budget installed.
+    pub(crate) fn open(limits: &Limits, module: &ModuleName) -> mlua::Result<Sandbox> {
+        let libs = StdLib::COROUTINE
+            | StdLib::TABLE
+            | StdLib::OS
+            | StdLib::STRING
+            | StdLib::UTF8
+            | StdLib::BIT
+            | StdLib::MATH;
+        let lua = Lua::new_with(libs, LuaOptions::new())?;
+        let globals = lua.globals();
+
+        let mut unwanted = Vec::new();
+        for pair in globals.pairs::<Value, Value>() {
+            let (key, _) = pair?;
+            let keep = match &key {
+                Value::String(s) => s.to_str().is_ok_and(|s| GLOBALS.contains(&&*s)),
+                _ => false,
+            };
+            if !keep {
+                unwanted.push(key);
+            }
+        }
+        for key in unwanted {
+            globals.raw_set(key, Value::Nil)?;
+        }
+
+        let os: Table = globals.raw_get("os")?;
+        let safe_os = lua.create_table()?;
+        for name in OS_FUNCTIONS {
+            safe_os.raw_set(*name, os.raw_get::<Value>(*name)?)?;
+        }
+        globals.raw_set("os", safe_os)?;
+
+        install_log(&lua, &globals, module)?;
+        install_array(&lua, &globals)?;
+
+        let budget = Arc::new(Budget::default());
+        let check = Arc::clone(&budget);
+        lua.set_interrupt(move |_| check.check());
+        lua.set_memory_limit(limits.memory_bytes)?;
+
+        Ok(Sandbox {
+            lua,
+            budget,
+            memory_bytes: limits.memory_bytes,
+        })
+    }
+
+    /// Makes builtins and globals read-only. Call once, after the engine's own globals are set.
+    pub(crate) fn seal(&self) -> mlua::Result<()> {
+        self.lua.sandbox(true)
+    }
+
+    /// Compiles `source` as the chunk of `module`. Text only: binary chunks are refused.
+    pub(crate) fn compile(&self, module: &ModuleName, source: &str) -> mlua::Result<Function> {
+        self.lua
+            .load(source)
+            .set_name(format!("={CHUNK_PREFIX}{module}"))
+            .set_mode(ChunkMode::Text)
+            .into_function()
+    }
+
+    pub(crate) fn memory_mib(&self) -> usize {
+        self.memory_bytes / (1024 * 1024)
+    }
+}
+
+/// `array(t)`: marks a table as a list, so it becomes a JSON array even when empty.
+fn install_array(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+    let array = lua.create_function(|lua, t: Option<Table>| {
+        let t = match t {
+            Some(t) => t,
+            None => lua.create_table()?,
+        };
+        t.set_metatable(Some(lua.array_metatable()))?;
+        Ok(t)
+    })?;
+    globals.raw_set("array", array)
+}
+
+/// `log.info/warn/error(message, fields?)` and `print(...)`, routed to tracing.
+fn install_log(lua: &Lua, globals: &Table, module: &ModuleName) -> mlua::Result<()> {
+    let log = lua.create_table()?;
+    for level in ["info", "warn", "error"] {
+        let module = module.to_string();
+        let f = lua.create_function(move |lua, (message, data): (Value, Option<Value>)| {
+            let message = display(&message);
+            let data = match data {
+                Some(v) => serde_json::to_string(&lua.from_value::<serde_json::Value>(v)?)
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            match level {
+                "warn" => {
+                    tracing::warn!(target: "rule", module = %module, data = %data, "{message}")
+                }
+                "error" => {
+                    tracing::error!(target: "rule", module = %module, data = %data, "{message}")
+                }
+                _ => tracing::info!(target: "rule", module = %module, data = %data, "{message}"),
+            }
+            Ok(())
+        })?;
+        log.raw_set(level, f)?;
+    }
+    globals.raw_set("log", log)?;
+
+    let module = module.to_string();
+    let print = lua.create_function(move |_, args: Variadic<Value>| {
+        let line: Vec<String> = args.iter().map(display).collect();
+        tracing::info!(target: "rule", module = %module, "{}", line.join("\t"));
+        Ok(())
+    })?;
+    globals.raw_set("print", print)
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Nil => "nil".to_owned(),
+        other => other.to_string().unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+use mlua::LuaSerdeExt as _;

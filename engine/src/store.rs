@@ -1,0 +1,73 @@
+//! The live rule set of a worker, swapped atomically by reloads.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use crate::{Change, Limits, LoadError, ModuleSource, Rule, RuleSet};
+
+/// Holds the live [`RuleSet`]. Readers take a snapshot (an `Arc`) and never block on a reload
+/// in progress; a reload builds the next set off to the side and swaps it in one store.
+#[derive(Debug)]
+pub struct RuleStore {
+    live: RwLock<Arc<RuleSet>>,
+    /// One reload at a time, so each transaction starts from the set it replaces.
+    writer: Mutex<()>,
+    limits: Limits,
+}
+
+/// A reload that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub change: Change,
+}
+
+impl RuleStore {
+    pub fn new(set: RuleSet, limits: Limits) -> RuleStore {
+        RuleStore {
+            live: RwLock::new(Arc::new(set)),
+            writer: Mutex::new(()),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The live set. Holding it pins every rule in it.
+    pub fn snapshot(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.live.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The live version of rule `name`.
+    pub fn rule(&self, name: &str) -> Option<Arc<Rule>> {
+        self.snapshot().rule(name)
+    }
+
+    /// Replaces the whole set (the base layer at start-up).
+    pub fn replace(&self, set: RuleSet) {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(
+            &mut *self.live.write().unwrap_or_else(PoisonError::into_inner),
+            Arc::new(set),
+        );
+        drop(old);
+    }
+
+    /// Compiles, evaluates and checks `update` (and the rules that require it) in scratch
+    /// states; swaps the result in only if all of it loaded. Blocking: it runs Lua.
+    /// On error the live set is untouched.
+    pub fn apply(&self, update: ModuleSource) -> Result<Applied, LoadError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.snapshot();
+        let (next, change) = current.prepare(update, &self.limits)?;
+        if change != Change::Unchanged {
+            let old = std::mem::replace(
+                &mut *self.live.write().unwrap_or_else(PoisonError::into_inner),
+                Arc::new(next),
+            );
+            // Dropped outside the lock; pinned rules live on until their jobs end.
+            drop(old);
+        }
+        Ok(Applied { change })
+    }
+}

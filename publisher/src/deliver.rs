@@ -1,0 +1,162 @@
+//! Delivering one update to the fleet — shared by `push-rule`, `promote` and `rollback`:
+//! a version newer than anything pushed or running, targets, an optional signature,
+//! history retention, the broadcast, and with `--wait` the per-worker report.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use std::collections::BTreeMap;
+
+use crawlfleet_bus::message::{ControlMessage, Pong, RuleUpdate, Targets};
+use crawlfleet_engine::{ModuleName, sha256_hex};
+use tokio::time::Instant;
+
+use crate::cli::DeliveryArgs;
+use crate::fleet::Fleet;
+use crate::summary::Summary;
+use crate::{EXIT_INCOMPLETE, Failure};
+
+/// What to deliver.
+pub(crate) struct Delivery {
+    pub(crate) module: ModuleName,
+    pub(crate) source: String,
+    pub(crate) version: Option<u64>,
+    pub(crate) targets: Option<Targets>,
+    /// What the output calls it (`pushed`, `promoted`, `rolled back to v3 as`).
+    pub(crate) verb: String,
+}
+
+impl Delivery {
+    /// An earlier push, from the history, delivered again to every worker as a new version.
+    pub(crate) fn again(
+        module: ModuleName,
+        entry: &RuleUpdate,
+        verb: String,
+    ) -> Result<Delivery, Failure> {
+        let source = entry.source.clone().ok_or_else(|| {
+            Failure::usage(format!(
+                "v{} of `{module}` was pushed by path, not inline",
+                entry.version
+            ))
+        })?;
+        Ok(Delivery {
+            module,
+            source,
+            version: None,
+            targets: None,
+            verb,
+        })
+    }
+}
+
+/// Delivers to the fleet; `live` is the membership just pinged (whom to wait for).
+pub(crate) async fn deliver(
+    fleet: &mut Fleet,
+    history: &[RuleUpdate],
+    live: &BTreeMap<String, Pong>,
+    delivery: Delivery,
+    how: &DeliveryArgs,
+) -> Result<u8, Failure> {
+    if !(how.timeout.is_finite() && how.timeout > 0.0) {
+        return Err(Failure::usage(
+            "--timeout must be a positive number of seconds",
+        ));
+    }
+    let signing_key = match &how.sign_key {
+        None => None,
+        Some(path) => {
+            let hex = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read the signing key {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(crawlfleet_bus::signature::secret_key(&hex).map_err(|e| {
+                Failure::usage(format!("{} is not a signing key: {e}", path.display()))
+            })?)
+        }
+    };
+    let version = delivery.version.unwrap_or_else(|| {
+        let live_max = live
+            .values()
+            .flat_map(|p| p.modules.iter().map(|m| m.version))
+            .max()
+            .unwrap_or(0);
+        let pushed_max = history.iter().map(|u| u.version).max().unwrap_or(0);
+        live_max.max(pushed_max) + 1
+    });
+    crate::retention::compact(fleet, history).await?;
+
+    let sha256 = sha256_hex(delivery.source.as_bytes());
+    let push_id = format!("p-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut update = RuleUpdate {
+        module: delivery.module.to_string(),
+        path: delivery.module.relative_path(),
+        source: Some(delivery.source),
+        sha256: Some(sha256.clone()),
+        version,
+        push_id: push_id.clone(),
+        pushed_by: Some(pushed_by()),
+        pushed_at_ms: Some(now_ms()),
+        targets: delivery.targets,
+        ..RuleUpdate::default()
+    };
+    if let Some(key) = &signing_key {
+        crawlfleet_bus::signature::sign(&mut update, key)
+            .map_err(|e| Failure::usage(format!("cannot sign: {e}")))?;
+    }
+    let expected: Vec<String> = live.keys().filter(|w| update.selects(w)).cloned().collect();
+    fleet
+        .broadcast(&ControlMessage::Update(update), &push_id)
+        .await?;
+    tracing::info!(
+        module = %delivery.module, version, sha256 = %sha256, push_id = %push_id,
+        signed = signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"
+    );
+    println!(
+        "{} {} v{version} sha256 {} (push {push_id}) to {} of {} live worker(s)",
+        delivery.verb,
+        delivery.module,
+        &sha256[..12],
+        expected.len(),
+        live.len()
+    );
+    if !how.wait {
+        return Ok(0);
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(how.timeout);
+    let mut replies = fleet.reload_replies(&push_id, &expected, deadline).await;
+    replies.retain(|w, _| expected.contains(w));
+    let summary = Summary::new(&expected, replies);
+    print!("{}", summary.render());
+    Ok(if summary.complete() {
+        0
+    } else {
+        EXIT_INCOMPLETE
+    })
+}
+
+/// `--canary 10%` → 10.0.
+pub(crate) fn parse_percent(text: &str) -> Result<f64, Failure> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(Failure::usage(format!(
+            "--canary: `{text}` is not a percentage from 0% to 100%"
+        ))),
+    }
+}
+
+fn pushed_by() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("{user}@{host}")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

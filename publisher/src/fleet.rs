@@ -1,0 +1,157 @@
+//! Talking to the live fleet: broadcast control messages and collect the workers' replies.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crawlfleet_bus::message::{ControlMessage, Ping, Pong, ReloadReply, Reply, RuleUpdate};
+use crawlfleet_bus::{Bus, Inbox, JobQueueType, Outbox, ReplyTo, Topology};
+use tokio::time::Instant;
+
+use crate::Failure;
+use crate::cli::Global;
+
+/// A publisher's connection: an outbox and a private reply queue.
+pub(crate) struct Fleet {
+    bus: Bus,
+    outbox: Outbox,
+    replies: Inbox<Reply>,
+    reply_queue: String,
+    ping_window: Duration,
+}
+
+impl Fleet {
+    pub(crate) async fn connect(global: &Global) -> Result<Fleet, Failure> {
+        let topology = Topology::new(&global.prefix, JobQueueType::Quorum);
+        let instance = uuid::Uuid::new_v4().to_string();
+        let bus = Bus::connect(&global.amqp_url, "crawlfleet publisher", topology.clone()).await?;
+        bus.declare_control().await?;
+        let reply_queue = topology.reply_queue(&instance);
+        bus.declare_reply_queue(&reply_queue).await?;
+        let replies = bus.inbox(&reply_queue, 256, "replies").await?;
+        let outbox = bus.outbox().await?;
+        Ok(Fleet {
+            bus,
+            outbox,
+            replies,
+            reply_queue,
+            ping_window: Duration::from_millis(global.ping_window_ms),
+        })
+    }
+
+    /// Publishes `message` to every worker, asking for replies tagged `correlation_id`.
+    pub(crate) async fn broadcast(
+        &self,
+        message: &ControlMessage,
+        correlation_id: &str,
+    ) -> Result<(), Failure> {
+        let reply = ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation_id.to_owned()),
+        };
+        let exchange = self.bus.topology().control_exchange();
+        self.outbox
+            .publish(
+                &exchange,
+                message.routing_key(),
+                message,
+                Some(&reply),
+                &Vec::new(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Live membership: every worker that answers a ping within the ping window, by id.
+    pub(crate) async fn ping(&mut self) -> Result<BTreeMap<String, Pong>, Failure> {
+        let ping_id = uuid::Uuid::new_v4().to_string();
+        self.broadcast(
+            &ControlMessage::Ping(Ping {
+                ping_id: ping_id.clone(),
+            }),
+            &ping_id,
+        )
+        .await?;
+        let mut pongs = BTreeMap::new();
+        let deadline = Instant::now() + self.ping_window;
+        while let Some(reply) = self.next_reply(deadline).await {
+            if let Reply::Pong(p) = reply
+                && p.ping_id == ping_id
+            {
+                pongs.insert(p.worker.clone(), p);
+            }
+        }
+        Ok(pongs)
+    }
+
+    /// Collects reload replies for `push_id` until every worker in `expected` answered or
+    /// `deadline` passes. Replies from workers that joined after the ping are kept too.
+    pub(crate) async fn reload_replies(
+        &mut self,
+        push_id: &str,
+        expected: &[String],
+        deadline: Instant,
+    ) -> BTreeMap<String, ReloadReply> {
+        let mut got = BTreeMap::new();
+        while !expected.iter().all(|w| got.contains_key(w)) {
+            let Some(reply) = self.next_reply(deadline).await else {
+                break;
+            };
+            if let Reply::Reload(r) = reply
+                && r.push_id.as_deref() == Some(push_id)
+            {
+                got.insert(r.worker.clone(), r);
+            }
+        }
+        got
+    }
+
+    /// The next decodable reply, or `None` at the deadline.
+    async fn next_reply(&mut self, deadline: Instant) -> Option<Reply> {
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.replies.next()).await;
+            let incoming = match next {
+                Ok(Some(Ok(incoming))) => incoming,
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(cause = %e, "reply queue error");
+                    return None;
+                }
+                Ok(None) | Err(_) => return None,
+            };
+            let _ = incoming.settle.ack().await;
+            match incoming.message {
+                Ok(reply) => return Some(reply),
+                Err(e) => tracing::warn!(cause = %e, "ignored an undecodable reply"),
+            }
+        }
+    }
+
+    /// Every update still in the history stream, oldest first.
+    pub(crate) async fn history(&self) -> Result<Vec<RuleUpdate>, Failure> {
+        let history = self
+            .bus
+            .read_history(&self.outbox, "publisher", Duration::from_secs(30))
+            .await?;
+        Ok(history.updates)
+    }
+
+    /// Re-appends `update` to the history (not to the workers), so that retention, which
+    /// drops the oldest entries first, never drops the newest version of a module.
+    pub(crate) async fn keep_in_history(&self, update: &RuleUpdate) -> Result<(), Failure> {
+        let exchange = self.bus.topology().control_exchange();
+        let message = ControlMessage::Update(update.clone());
+        self.outbox
+            .publish(
+                &exchange,
+                crawlfleet_bus::ROUTE_HISTORY,
+                &message,
+                None,
+                &Vec::new(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(self) {
+        self.bus.close().await;
+    }
+}

@@ -1,0 +1,96 @@
+//! `publisher history`: the pushed versions of a module, from the broker's history stream.
+
+use crawlfleet_bus::message::RuleUpdate;
+
+use crate::Failure;
+use crate::cli::{Global, HistoryArgs};
+use crate::fleet::Fleet;
+
+pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<u8, Failure> {
+    let fleet = Fleet::connect(global).await?;
+    let mut history = fleet.history().await?;
+    fleet.close().await;
+    history.retain(|u| args.module.as_ref().is_none_or(|m| &u.module == m));
+    // Retention re-appends copies of a push: list each push once.
+    let mut seen = std::collections::HashSet::new();
+    history.retain(|u| seen.insert(u.push_id.clone()));
+    if history.is_empty() {
+        println!("no pushes in the history");
+        return Ok(0);
+    }
+    for u in &history {
+        if args.json {
+            let line = serde_json::json!({
+                "module": u.module, "version": u.version, "sha256": u.sha256,
+                "pushed_at_ms": u.pushed_at_ms, "pushed_by": u.pushed_by, "push_id": u.push_id,
+                "targets": u.targets, "signed": u.signature.is_some(),
+            });
+            println!("{line}");
+        } else {
+            println!("{}", row(u));
+        }
+    }
+    Ok(0)
+}
+
+fn row(u: &RuleUpdate) -> String {
+    let when = u.pushed_at_ms.map_or_else(|| "-".to_owned(), iso8601);
+    let sha = u.sha256.as_deref().map_or("-", |s| &s[..s.len().min(12)]);
+    let targets = match &u.targets {
+        None => "all".to_owned(),
+        Some(t) => {
+            let mut parts = Vec::new();
+            if !t.workers.is_empty() {
+                parts.push(t.workers.join(","));
+            }
+            if let Some(p) = t.canary_percent {
+                parts.push(format!("canary {p}%"));
+            }
+            parts.join(" ")
+        }
+    };
+    format!(
+        "{when}  {:<20} v{:<5} {sha}  {:<24} {:<18} {}{}",
+        u.module,
+        u.version,
+        u.pushed_by.as_deref().unwrap_or("-"),
+        u.push_id,
+        targets,
+        if u.signature.is_some() {
+            "  signed"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), by the civil-from-days algorithm.
+pub(crate) fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso8601_matches_known_instants() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(super::iso8601(1_795_294_698_712), "2026-11-21T20:58:18Z");
+    }
+}

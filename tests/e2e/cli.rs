@@ -1,0 +1,124 @@
+//! The publisher as an operator meets it: clear one-line errors and honest exit codes.
+
+use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, publisher};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(publisher())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run publisher");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn publisher_errors_are_one_clear_line() {
+    let rules = RulesDir::new("cli-errors");
+    let bad_lua = rules.scratch("bad.lua", "return {\n  parse = function(\n");
+    let good_lua = rules.scratch("good.lua", "return { parse = function() end }");
+    // (arguments, environment, exit code, what stderr says)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
+        (
+            &["push-rule", "shop.a", "/nonexistent/a.lua"],
+            &[],
+            2,
+            "cannot read /nonexistent/a.lua",
+        ),
+        (
+            &["push-rule", "shop.a", bad_lua.to_str().unwrap_or_default()],
+            &[],
+            2,
+            "is not valid Lua: syntax error at line",
+        ),
+        (
+            &[
+                "push-rule",
+                "../evil",
+                good_lua.to_str().unwrap_or_default(),
+            ],
+            &[],
+            2,
+            "module name",
+        ),
+        (
+            &["push-rule", "shop.a", good_lua.to_str().unwrap_or_default()],
+            &[("AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
+            69,
+            "cannot reach the broker at amqp://guest:***@127.0.0.1:1/%2f",
+        ),
+    ];
+    for (args, env, code, needle) in cases {
+        let (got, _, stderr) = run(args, env);
+        assert_eq!(got, *code, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_without_workers_and_status_report_honestly() {
+    let broker = TestBroker::new("nobody").await;
+    let rules = RulesDir::new(&broker.prefix);
+    let file = rules.scratch("a.lua", "return { parse = function() end }");
+    let env = [("CRAWLFLEET_PREFIX", broker.prefix.as_str())];
+    let (code, stdout, _) = run(
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+            "--timeout",
+            "1",
+        ],
+        &env,
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("applied 0/0 — no live worker answered the ping, or none was chosen"),
+        "{stdout}"
+    );
+
+    rules.write("shop.a", "return { parse = function() end }");
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
+    w.ready().await;
+    let (code, stdout, _) = run(&["status", "--check"], &env);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        // The push made while no worker was live is in the history: the new worker runs it.
+        stdout.contains(&w.id) && stdout.contains("shop.a@v1"),
+        "{stdout}"
+    );
+    broker.cleanup().await;
+}
+
+#[test]
+fn worker_reports_every_bad_setting_at_once() {
+    let out = std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"))
+        .args([
+            "--rules",
+            "/nonexistent",
+            "--prefetch",
+            "0",
+            "--log-format",
+            "xml",
+            "--amqp-url",
+            "http://x",
+        ])
+        .output()
+        .expect("run worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for flag in ["--rules", "--prefetch", "--log-format", "--amqp-url"] {
+        assert!(stderr.contains(flag), "{flag} not reported: {stderr}");
+    }
+}

@@ -1,0 +1,432 @@
+//! Crawling a local shop with a fleet: every expected item exactly as extracted, robots.txt
+//! obeyed, fleet-wide dedup through Redis, retries through the broker, dead letters with
+//! reasons, a rule pushed mid-crawl, and the rule author's `check-rule` and `crawl`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crawlfleet_bus::message::Item;
+use crawlfleet_tests::{Route, TestBroker, TestSite, WorkerProc, run_publisher};
+use serde_json::Value;
+
+const SECOND: Duration = Duration::from_secs(1);
+const REDIS: &str = "redis://127.0.0.1:6379/";
+
+fn shop_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules/shop/fixtures")
+}
+
+fn repo_rules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules")
+}
+
+/// The saved shop as a real site (see `TestSite::shop_routes`).
+async fn shop_site(slow_products: Option<Duration>) -> TestSite {
+    TestSite::start(TestSite::shop_routes(&shop_fixtures(), slow_products)).await
+}
+
+/// Expected product items by page path, from the fixtures' expected files.
+fn expected_products() -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(shop_fixtures())
+        .expect("fixtures")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") || path.ends_with("site.json") {
+            continue;
+        }
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        if expected["rule"] != "shop.product" || expected.get("items").is_none() {
+            continue;
+        }
+        let url = expected["url"].as_str().unwrap_or_default();
+        let page = url.trim_start_matches("http://shop.test").to_owned();
+        for item in expected["items"].as_array().expect("items") {
+            out.insert(page.clone(), item.clone());
+        }
+    }
+    out
+}
+
+/// Received items by page path.
+fn by_path(items: &[Item], site: &TestSite) -> BTreeMap<String, Value> {
+    let base = format!("http://{}", site.authority());
+    items
+        .iter()
+        .map(|i| {
+            (
+                i.url.trim_start_matches(&base).to_owned(),
+                Value::Object(i.fields.clone()),
+            )
+        })
+        .collect()
+}
+
+fn count(hits: &[String], path: &str) -> usize {
+    hits.iter().filter(|h| *h == path).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_crawl_the_shop_completely_and_politely() {
+    let mut broker = TestBroker::new("crawl").await;
+    let site = shop_site(None).await;
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(
+            WorkerProc::start(
+                &broker.prefix,
+                &repo_rules(),
+                &["--redis-url", REDIS, "--dedup-ttl-s", "600"],
+            )
+            .await,
+        );
+    }
+    for w in &workers {
+        w.ready().await;
+    }
+    let out = run_publisher(
+        &broker.prefix,
+        &["enqueue", &site.url("/"), "--rule", "shop.index"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let expected = expected_products();
+    assert!(expected.len() >= 7, "fixtures: {expected:?}");
+    let mut items = broker.items(expected.len(), 60 * SECOND).await;
+    // Nothing more arrives: no duplicates.
+    items.extend(broker.items(1, 3 * SECOND).await);
+    assert_eq!(
+        by_path(&items, &site),
+        expected,
+        "items differ from the fixtures' expectations"
+    );
+    assert_eq!(items.len(), expected.len(), "duplicate items: {items:?}");
+
+    let dead = broker.dead_letters(2, 10 * SECOND).await;
+    let mut reasons: Vec<(String, String)> = dead
+        .iter()
+        .map(|(job, headers)| {
+            let path = job["url"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (
+                path,
+                headers
+                    .get("x-crawlfleet-reason")
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("broken-kettle".to_owned(), "rule_error".to_owned()),
+            ("gone-kettle".to_owned(), "http_404".to_owned())
+        ],
+        "{dead:?}"
+    );
+
+    let hits = site.hits();
+    assert_eq!(
+        count(&hits, "/p/members/secret-kettle"),
+        0,
+        "robots.txt disallowed it: {hits:?}"
+    );
+    assert_eq!(
+        count(&hits, "/p/flaky-kettle"),
+        3,
+        "two failures, then success: {hits:?}"
+    );
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for h in &hits {
+        *seen.entry(h.as_str()).or_default() += 1;
+    }
+    for (path, n) in seen {
+        if path != "/p/flaky-kettle" && path != "/robots.txt" {
+            assert_eq!(n, 1, "{path} fetched {n} times: {hits:?}");
+        }
+    }
+    assert!(
+        count(&hits, "/robots.txt") <= 3,
+        "robots.txt is cached per worker: {hits:?}"
+    );
+    for w in &mut workers {
+        assert!(w.alive());
+    }
+    broker.cleanup().await;
+}
+
+/// A version of `source` that tags each item with `edition = "v2"`.
+fn tagged_version(source: &str) -> String {
+    format!(
+        "local base = (function()\n{source}\nend)()\nlocal M = {{}}\nfor k, v in pairs(base) do M[k] = v end\n\
+         function M.parse(page, ctx)\n  local r = base.parse(page, ctx)\n  for _, item in ipairs((r and r.items) or {{}}) do item.edition = \"v2\" end\n  return r\nend\nreturn M\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_pushed_mid_crawl_takes_over_without_torn_or_lost_items() {
+    let mut broker = TestBroker::new("midcrawl").await;
+    let site = shop_site(Some(Duration::from_millis(600))).await;
+    let w = WorkerProc::start(
+        &broker.prefix,
+        &repo_rules(),
+        &["--per-host-concurrency", "1"],
+    )
+    .await;
+    w.ready().await;
+    let out = run_publisher(
+        &broker.prefix,
+        &["enqueue", &site.url("/"), "--rule", "shop.index"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let mut items = broker.items(1, 30 * SECOND).await;
+    assert_eq!(items.len(), 1, "the crawl produced nothing");
+    let source =
+        std::fs::read_to_string(repo_rules().join("shop/product.lua")).expect("product rule");
+    let file = std::env::temp_dir().join(format!("{}-product.lua", broker.prefix));
+    std::fs::write(&file, tagged_version(&source)).expect("write new version");
+    let push = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.product",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(push.code, 0, "{push:?}");
+    let _ = std::fs::remove_file(&file);
+
+    let expected = expected_products();
+    items.extend(broker.items(expected.len() - 1, 60 * SECOND).await);
+    let mut old = 0;
+    let mut new = 0;
+    for item in &items {
+        match (item.rule_version, item.fields.get("edition")) {
+            (0, None) => old += 1,
+            (v, Some(Value::String(e))) if v >= 1 && e == "v2" => new += 1,
+            other => panic!("an item from a half-loaded rule: {other:?} in {item:?}"),
+        }
+    }
+    assert!(old >= 1 && new >= 1, "old {old}, new {new}");
+    // No job lost: every product page produced its item.
+    let got: Vec<String> = by_path(&items, &site).into_keys().collect();
+    let want: Vec<String> = expected.into_keys().collect();
+    assert_eq!(got, want);
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_crawl_runs_the_same_pipeline_without_a_broker() {
+    let site = shop_site(None).await;
+    let dir = std::env::temp_dir().join(format!("crawlfleet-local-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (items_file, dead_file) = (dir.join("items.jsonl"), dir.join("dead.jsonl"));
+    let mut cmd =
+        std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"));
+    cmd.arg("crawl")
+        .arg("--rules")
+        .arg(repo_rules())
+        .args(["--rule", "shop.index", "--start", &site.url("/")])
+        .arg("--out")
+        .arg(&items_file)
+        .arg("--dead")
+        .arg(&dead_file)
+        .env("RUST_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run worker crawl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let items: Vec<Item> = std::fs::read_to_string(&items_file)
+        .expect("items file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("item line"))
+        .collect();
+    assert_eq!(by_path(&items, &site), expected_products());
+    let dead: Vec<Value> = std::fs::read_to_string(&dead_file)
+        .expect("dead file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead line"))
+        .collect();
+    let mut reasons: Vec<&str> = dead.iter().filter_map(|d| d["reason"].as_str()).collect();
+    reasons.sort();
+    assert_eq!(reasons, ["http_404", "rule_error"]);
+    assert_eq!(count(&site.hits(), "/p/members/secret-kettle"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_rule_prints_what_the_rule_extracts() {
+    let page = shop_fixtures().join("steel-kettle.html");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(page.with_extension("json")).expect("expected"),
+    )
+    .expect("json");
+    let out = std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"))
+        .args([
+            "check-rule",
+            "shop.product",
+            "--url",
+            "http://shop.test/p/steel-kettle",
+        ])
+        .arg("--page")
+        .arg(&page)
+        .arg("--rules")
+        .arg(repo_rules())
+        .output()
+        .expect("run check-rule");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).expect("check-rule prints JSON");
+    assert_eq!(got["items"], expected["items"]);
+    assert_eq!(got["links"], expected["links"]);
+
+    let missing =
+        std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"))
+            .args([
+                "check-rule",
+                "shop.nope",
+                "--url",
+                "http://shop.test/",
+                "--page",
+            ])
+            .arg(&page)
+            .arg("--rules")
+            .arg(repo_rules())
+            .output()
+            .expect("run check-rule");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no rule `shop.nope`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_jobs_are_dead_lettered_with_their_reason() {
+    let mut broker = TestBroker::new("badjobs").await;
+    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let bodies: [&[u8]; 6] = [
+        &huge,
+        b"not json",
+        b"\xff\xfe",
+        br#"{"id": 1, "url": "http://x/", "rule": "shop.index", "crawl": "c"}"#,
+        br#"{"id": "j", "url": "http://x/", "rule": "shop.index", "crawl": "c", "evil": true}"#,
+        br#"{"id": "j2", "url": "http://127.0.0.1:1/", "rule": "no.such.rule", "crawl": "c"}"#,
+    ];
+    for body in bodies {
+        broker.enqueue_raw(body).await;
+    }
+    let dead = broker.dead_letters(bodies.len(), 20 * SECOND).await;
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|(_, h)| h.get("x-crawlfleet-reason").cloned().unwrap_or_default())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "invalid_job",
+            "invalid_job",
+            "invalid_job",
+            "invalid_job",
+            "invalid_job",
+            "unknown_rule"
+        ],
+        "{dead:?}"
+    );
+    let mut w = w;
+    assert!(w.alive(), "{}", w.dump());
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_job_in_flight_finish_and_exits_0() {
+    let mut broker = TestBroker::new("sigterm").await;
+    let page =
+        std::fs::read_to_string(shop_fixtures().join("travel-kettle.html")).expect("fixture");
+    let site = TestSite::start(
+        [(
+            "/p/travel-kettle".to_owned(),
+            Route::Slow {
+                delay: Duration::from_millis(1500),
+                then: Box::new(Route::Html(page)),
+            },
+        )]
+        .into(),
+    )
+    .await;
+    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &["--grace-s", "10"]).await;
+    w.ready().await;
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "enqueue",
+            &site.url("/p/travel-kettle"),
+            "--rule",
+            "shop.product",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    w.wait_for("job started", |_| true, 10 * SECOND).await;
+    let code = w.terminate().await;
+    assert_eq!(code, Some(0), "the worker did not exit cleanly");
+    let items = broker.items(1, 5 * SECOND).await;
+    assert_eq!(items.len(), 1, "the job in flight was not finished");
+    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let broker = TestBroker::new("twosignals").await;
+    let page = Route::Slow {
+        delay: Duration::from_secs(20),
+        then: Box::new(Route::Html("<p>slow</p>".to_owned())),
+    };
+    let site = TestSite::start([("/p/slow".to_owned(), page)].into()).await;
+    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &["--grace-s", "60"]).await;
+    w.ready().await;
+    let out = run_publisher(
+        &broker.prefix,
+        &["enqueue", &site.url("/p/slow"), "--rule", "shop.product"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    w.wait_for("job started", |_| true, 10 * SECOND).await;
+    let started = std::time::Instant::now();
+    let code = w.terminate_twice().await;
+    assert_eq!(
+        code,
+        Some(130),
+        "a second signal must exit without the drain"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it waited for the slow job"
+    );
+    broker.cleanup().await;
+}

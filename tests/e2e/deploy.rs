@@ -1,0 +1,309 @@
+//! deploy/ against the binaries: every file parses; every environment variable it sets is
+//! one the binaries accept; ports, grace periods and object names agree; and the RabbitMQ
+//! definitions declare exactly what a worker declares (a worker starts on them).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crawlfleet_tests::{TestBroker, WorkerProc, publisher};
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn deploy(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(deploy(path)).unwrap_or_else(|e| panic!("deploy/{path}: {e}"))
+}
+
+fn yaml(path: &str) -> Vec<Yaml> {
+    YamlLoader::load_from_str(&read(path))
+        .unwrap_or_else(|e| panic!("deploy/{path} is not YAML: {e}"))
+}
+
+/// Every `[env: NAME=…]` in the help of the binaries and their subcommands.
+fn accepted_env() -> BTreeSet<String> {
+    let worker = publisher().with_file_name("worker");
+    let runs: Vec<(PathBuf, Vec<&str>)> = vec![
+        (worker.clone(), vec!["--help"]),
+        (worker.clone(), vec!["crawl", "--help"]),
+        (worker, vec!["check-rule", "--help"]),
+        (publisher(), vec!["--help"]),
+        (publisher(), vec!["push-rule", "--help"]),
+        (publisher(), vec!["enqueue", "--help"]),
+    ];
+    let mut env = BTreeSet::new();
+    for (bin, args) in runs {
+        let out = Command::new(bin).args(&args).output().expect("run --help");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for part in text.split("[env: ").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
+            env.insert(name);
+        }
+    }
+    assert!(
+        env.contains("AMQP_URL") && env.contains("ADMIN_ADDR"),
+        "{env:?}"
+    );
+    env
+}
+
+/// The `--admin-addr` default port, from `worker --help`.
+fn admin_port() -> u16 {
+    let out = Command::new(publisher().with_file_name("worker"))
+        .arg("--help")
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let help = text
+        .split("--admin-addr")
+        .nth(1)
+        .expect("--admin-addr in the help");
+    let default = help
+        .split("[default: ")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .expect("a default");
+    default
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .expect("a port")
+}
+
+fn seconds(text: &str) -> u64 {
+    text.trim_end_matches('s')
+        .parse()
+        .unwrap_or_else(|_| panic!("not seconds: {text}"))
+}
+
+#[test]
+fn every_deploy_file_parses_and_agrees_with_the_binaries() {
+    let env = accepted_env();
+    let port = admin_port();
+    let check_env = |file: &str, name: &str| {
+        assert!(
+            env.contains(name),
+            "deploy/{file} sets {name}, which no binary reads (known: {env:?})"
+        );
+    };
+
+    // Dockerfile: known instructions; ENV names; the admin port exposed.
+    let dockerfile = read("Dockerfile");
+    let mut continued = false;
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        if !continued && !t.is_empty() && !t.starts_with('#') {
+            let instruction = t.split_whitespace().next().unwrap_or("");
+            assert!(
+                [
+                    "FROM",
+                    "WORKDIR",
+                    "COPY",
+                    "RUN",
+                    "USER",
+                    "ENV",
+                    "EXPOSE",
+                    "STOPSIGNAL",
+                    "ENTRYPOINT",
+                    "CMD",
+                    "ARG"
+                ]
+                .contains(&instruction),
+                "Dockerfile: unknown instruction in `{line}`"
+            );
+        }
+        continued = t.ends_with('\\');
+    }
+    for assignment in dockerfile
+        .split("ENV ")
+        .nth(1)
+        .expect("ENV")
+        .split('\\')
+        .map(str::trim)
+        .take_while(|s| s.contains('='))
+    {
+        check_env("Dockerfile", assignment.split('=').next().unwrap_or(""));
+    }
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")));
+
+    // compose.yaml
+    let compose = &yaml("compose.yaml")[0];
+    let worker = &compose["services"]["worker"];
+    let worker_env = worker["environment"].as_hash().expect("worker environment");
+    for (k, _) in worker_env {
+        check_env("compose.yaml", k.as_str().unwrap_or(""));
+    }
+    let grace: u64 = worker["environment"]["SHUTDOWN_GRACE_S"]
+        .as_str()
+        .expect("grace")
+        .parse()
+        .expect("number");
+    assert!(
+        seconds(
+            worker["stop_grace_period"]
+                .as_str()
+                .expect("stop_grace_period")
+        ) > grace
+    );
+    assert_eq!(worker["deploy"]["replicas"].as_i64(), Some(3));
+    assert!(
+        worker["environment"]["ADMIN_ADDR"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(&format!(":{port}"))
+    );
+    for (k, _) in compose["services"]["publisher"]["environment"]
+        .as_hash()
+        .expect("publisher environment")
+    {
+        check_env("compose.yaml", k.as_str().unwrap_or(""));
+    }
+    for service in ["rabbitmq", "redis", "worker", "publisher"] {
+        assert!(
+            !compose["services"][service].is_badvalue(),
+            "compose.yaml lacks {service}"
+        );
+    }
+
+    // Kubernetes
+    let docs = yaml("k8s/worker.yaml");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Deployment"))
+        .expect("a Deployment");
+    let spec = &deployment["spec"]["template"]["spec"];
+    let container = &spec["containers"][0];
+    let mut k8s_grace = None;
+    for e in container["env"].as_vec().expect("env") {
+        let name = e["name"].as_str().expect("env name");
+        check_env("k8s/worker.yaml", name);
+        if name == "SHUTDOWN_GRACE_S" {
+            k8s_grace = e["value"].as_str().and_then(|v| v.parse::<i64>().ok());
+        }
+        if name == "ADMIN_ADDR" {
+            assert!(
+                e["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with(&format!(":{port}"))
+            );
+        }
+    }
+    let k8s_grace = k8s_grace.expect("SHUTDOWN_GRACE_S in the Deployment");
+    assert!(
+        spec["terminationGracePeriodSeconds"]
+            .as_i64()
+            .expect("terminationGracePeriodSeconds")
+            > k8s_grace
+    );
+    assert_eq!(
+        container["ports"][0]["containerPort"].as_i64(),
+        Some(i64::from(port))
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    let configmap = spec["volumes"][0]["configMap"]["name"]
+        .as_str()
+        .expect("rules ConfigMap");
+    assert!(read("k8s/rules-configmap.sh").contains(&format!("create configmap {configmap}")));
+    let secret = &yaml("k8s/secret.yaml")[0];
+    let secret_name = secret["metadata"]["name"].as_str().expect("secret name");
+    for e in container["env"].as_vec().expect("env") {
+        let reference = &e["valueFrom"]["secretKeyRef"];
+        if !reference.is_badvalue() {
+            assert_eq!(reference["name"].as_str(), Some(secret_name));
+            let key = reference["key"].as_str().expect("key");
+            assert!(
+                !secret["stringData"][key].is_badvalue(),
+                "the Secret lacks {key}"
+            );
+        }
+    }
+
+    // systemd
+    let unit = read("systemd/crawlfleet-worker.service");
+    let mut sections = Vec::new();
+    for line in unit
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if line.starts_with('[') {
+            assert!(line.ends_with(']'), "bad section: {line}");
+            sections.push(line.to_owned());
+        } else {
+            assert!(line.contains('='), "systemd: not key=value: {line}");
+        }
+    }
+    assert_eq!(sections, ["[Unit]", "[Service]", "[Install]"]);
+    let stop: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .expect("TimeoutStopSec")
+        .parse()
+        .expect("n");
+    let env_file = read("systemd/worker.env.example");
+    let mut unit_grace = None;
+    for line in env_file
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+    {
+        let (name, value) = line.split_once('=').unwrap_or_default();
+        check_env("systemd/worker.env.example", name);
+        if name == "SHUTDOWN_GRACE_S" {
+            unit_grace = value.parse::<u64>().ok();
+        }
+    }
+    assert!(stop > unit_grace.expect("SHUTDOWN_GRACE_S in the env file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rabbitmq_definitions_declare_what_the_workers_declare() {
+    let prefix = TestBroker::fresh_prefix("defs");
+    let text = read("rabbitmq/definitions.json");
+    let definitions: serde_json::Value =
+        serde_json::from_str(&text).expect("definitions.json is JSON");
+    assert!(
+        definitions["queues"]
+            .as_array()
+            .is_some_and(|q| q.len() >= 5)
+    );
+    // The same topology under the test's prefix, loaded into the real broker.
+    let renamed = text.replace("\"crawlfleet.", &format!("\"{prefix}."));
+    let file = std::env::temp_dir().join(format!("{prefix}-definitions.json"));
+    std::fs::write(&file, renamed).expect("write definitions");
+    let status = Command::new("rabbitmqctl")
+        .args(["-q", "import_definitions"])
+        .arg(&file)
+        .status()
+        .expect("rabbitmqctl");
+    let _ = std::fs::remove_file(&file);
+    assert!(status.success(), "the broker refused the definitions");
+    let broker = TestBroker::with_prefix(&prefix).await;
+
+    // A worker declares everything again on start: any argument that differs would make the
+    // broker refuse it (PRECONDITION_FAILED) and the worker never become ready.
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let w = WorkerProc::start(&prefix, &rules, &[]).await;
+    w.ready().await;
+    assert!(
+        w.events("broker session lost; reconnecting").is_empty(),
+        "{}",
+        w.dump()
+    );
+    broker.cleanup().await;
+}

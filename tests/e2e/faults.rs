@@ -1,0 +1,384 @@
+//! The fault matrix (docs/RELIABILITY.md): kill -9, a connection closed by the broker, the
+//! broker restarted, pushes missed while down or disconnected, hostile rules at job time,
+//! and garbage on every queue. The broker restart runs alone (`TestBroker::exclusive`).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crawlfleet_bus::message::{ControlMessage, Job, Ping, Reply};
+use crawlfleet_tests::{
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher,
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn repo_rules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules")
+}
+
+fn shop_fixtures() -> PathBuf {
+    repo_rules().join("shop/fixtures")
+}
+
+fn rule(tag: &str) -> String {
+    format!(
+        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
+    )
+}
+
+/// The version of `module` each worker reports, from the pongs to a fresh ping (other
+/// replies still in the queue are skipped).
+async fn versions(broker: &mut TestBroker, module: &str, workers: usize) -> Vec<(String, u64)> {
+    let id = uuid::Uuid::new_v4().to_string();
+    broker
+        .send_control(
+            &ControlMessage::Ping(Ping {
+                ping_id: id.clone(),
+            }),
+            &id,
+        )
+        .await;
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + 5 * SECOND;
+    while out.len() < workers && tokio::time::Instant::now() < deadline {
+        for reply in broker.replies(1, SECOND).await {
+            if let Reply::Pong(p) = reply
+                && p.ping_id == id
+                && let Some(m) = p.modules.iter().find(|m| m.module == module)
+            {
+                out.push((p.worker.clone(), m.version));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn push_body(module: &str, source: &str, version: u64) -> Vec<u8> {
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(source.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    serde_json::json!({
+        "type": "update", "module": module, "path": format!("{}.lua", module.replace('.', "/")),
+        "source": source, "sha256": sha, "version": version, "push_id": format!("p-{version}"),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_job_redelivers_the_job_to_another_worker() {
+    let mut broker = TestBroker::new("kill9").await;
+    let page =
+        std::fs::read_to_string(shop_fixtures().join("travel-kettle.html")).expect("fixture");
+    let slow = Route::Slow {
+        delay: 3 * SECOND,
+        then: Box::new(Route::Html(page)),
+    };
+    let site = TestSite::start([("/p/travel-kettle".to_owned(), slow)].into()).await;
+    let a = WorkerProc::start(&broker.prefix, &repo_rules(), &["--prefetch", "1"]).await;
+    let b = WorkerProc::start(&broker.prefix, &repo_rules(), &["--prefetch", "1"]).await;
+    a.ready().await;
+    b.ready().await;
+    broker
+        .enqueue(&[page_job(
+            "j-kill",
+            site.url("/p/travel-kettle"),
+            "shop.product",
+        )])
+        .await;
+
+    // Kill whichever worker took the job, mid-fetch.
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    let a_has_it = loop {
+        if !a.events("job started").is_empty() {
+            break true;
+        }
+        if !b.events("job started").is_empty() {
+            break false;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no worker started the job"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (killed, mut survivor) = if a_has_it { (a, b) } else { (b, a) };
+    let killed_id = killed.id.clone();
+    let mut killed = killed;
+    killed.kill9();
+
+    let items = broker.items(1, 30 * SECOND).await;
+    assert_eq!(items.len(), 1, "the job was lost with the killed worker");
+    assert_eq!(items[0].worker, survivor.id);
+    assert_ne!(items[0].worker, killed_id);
+    assert!(survivor.alive());
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_working() {
+    let mut broker = TestBroker::new("reconnect").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let w = WorkerProc::start(
+        &broker.prefix,
+        rules.path(),
+        &["--reconnect-min-ms", "3000", "--reconnect-max-ms", "3000"],
+    )
+    .await;
+    w.ready().await;
+
+    broker.close_worker_connection(&w.id).await;
+    w.wait_for("broker session lost; reconnecting", |_| true, 10 * SECOND)
+        .await;
+    // Pushed while the worker is disconnected: its control queue is gone with the connection.
+    broker
+        .send_control_raw(&push_body("shop.a", &rule("v1"), 1), "missed")
+        .await;
+
+    w.wait_for(
+        "caught up with the history",
+        |v| v["applied"] == 1,
+        20 * SECOND,
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    while w.events("worker ready").len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", w.dump());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        versions(&mut broker, "shop.a", 1).await,
+        [(w.id.clone(), 1)]
+    );
+
+    // And it still takes the next push, and jobs.
+    let file = rules.scratch("a.lua", &rule("v2"));
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let site =
+        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    broker
+        .enqueue(&[page_job("j-after", site.url("/x"), "shop.a")])
+        .await;
+    let items = broker.items(1, 10 * SECOND).await;
+    assert_eq!(
+        items
+            .first()
+            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
+        Some((Some("v2"), 2))
+    );
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_down_during_a_push_runs_it_before_its_first_job() {
+    let mut broker = TestBroker::new("down").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let file = rules.scratch("a.lua", &rule("v1"));
+    let out = run_publisher(
+        &broker.prefix,
+        &["push-rule", "shop.a", file.to_str().unwrap_or_default()],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let site =
+        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    broker
+        .enqueue(&[page_job("j-first", site.url("/x"), "shop.a")])
+        .await;
+
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
+    let items = broker.items(1, 20 * SECOND).await;
+    assert_eq!(
+        items
+            .first()
+            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
+        Some((Some("v1"), 1)),
+        "{}",
+        w.dump()
+    );
+    let caught_up = w.events("caught up with the history");
+    assert_eq!(
+        caught_up.first().map(|v| v["applied"].clone()),
+        Some(1.into())
+    );
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_restarting_mid_crawl_loses_nothing() {
+    let mut broker = TestBroker::exclusive("restart").await;
+    let site = TestSite::start(TestSite::shop_routes(
+        &shop_fixtures(),
+        Some(Duration::from_millis(500)),
+    ))
+    .await;
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let args = [
+            "--reconnect-min-ms",
+            "200",
+            "--reconnect-max-ms",
+            "2000",
+            "--redis-url",
+            "redis://127.0.0.1:6379/",
+            "--dedup-ttl-s",
+            "600",
+        ];
+        workers.push(WorkerProc::start(&broker.prefix, &repo_rules(), &args).await);
+    }
+    for w in &workers {
+        w.ready().await;
+    }
+    let out = run_publisher(
+        &broker.prefix,
+        &["enqueue", &site.url("/"), "--rule", "shop.index"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let mut got: BTreeSet<String> = BTreeSet::new();
+    for item in broker.items(1, 30 * SECOND).await {
+        got.insert(item.url.rsplit('/').next().unwrap_or_default().to_owned());
+    }
+    assert_eq!(got.len(), 1, "the crawl had not started");
+
+    broker.restart_broker(3 * SECOND).await;
+    broker.reconnect().await;
+    for w in &workers {
+        w.wait_for("worker ready", |_| true, 60 * SECOND).await;
+        let deadline = tokio::time::Instant::now() + 60 * SECOND;
+        while w.events("worker ready").len() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not reconnect:\n{}",
+                w.id,
+                w.dump()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Every product page's item arrives (some possibly twice, with the same id).
+    let expected: BTreeSet<&str> = [
+        "steel-kettle",
+        "glass-kettle",
+        "retro-kettle-2024",
+        "travel-kettle",
+        "flaky-kettle",
+        "slow-kettle",
+        "espresso-mug",
+    ]
+    .into();
+    let deadline = tokio::time::Instant::now() + 90 * SECOND;
+    while got.iter().map(String::as_str).collect::<BTreeSet<_>>() != expected {
+        if tokio::time::Instant::now() > deadline {
+            let flaky: Vec<String> = workers
+                .iter()
+                .flat_map(|w| {
+                    w.dump()
+                        .lines()
+                        .filter(|l| l.contains("flaky"))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            panic!(
+                "items lost: got {got:?}\nlog lines about flaky-kettle:\n{}",
+                flaky.join("\n")
+            );
+        }
+        for item in broker.items(1, 2 * SECOND).await {
+            got.insert(item.url.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+    }
+    for w in &mut workers {
+        assert!(w.alive(), "{}", w.dump());
+    }
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_that_loop_or_bomb_at_job_time_are_dead_lettered_and_the_worker_goes_on() {
+    let mut broker = TestBroker::new("hostile").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write(
+        "hostile.r",
+        r#"return { parse = function(page)
+            if string.find(page.url, "loop") then while true do pcall(function() while true do end end) end end
+            if string.find(page.url, "bomb") then local t = {} while true do t[#t + 1] = string.rep("x", 1e6) .. #t end end
+            return { items = { { url = page.url } } }
+        end }"#,
+    );
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--call-budget-ms", "300"]).await;
+    w.ready().await;
+    let routes = ["/loop", "/bomb", "/ok1", "/ok2", "/ok3", "/ok4"]
+        .iter()
+        .map(|p| (p.to_string(), Route::Html("<p>page</p>".to_owned())))
+        .collect();
+    let site = TestSite::start(routes).await;
+    let jobs: Vec<Job> = ["/loop", "/bomb", "/ok1", "/ok2", "/ok3", "/ok4"]
+        .iter()
+        .map(|p| page_job(p, site.url(p), "hostile.r"))
+        .collect();
+    broker.enqueue(&jobs).await;
+    let items = broker.items(4, 20 * SECOND).await;
+    assert_eq!(items.len(), 4, "good jobs did not all finish");
+    let dead = broker.dead_letters(2, 10 * SECOND).await;
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|(_, h)| h["x-crawlfleet-reason"].clone())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["rule_budget", "rule_memory"]);
+    let mut w = w;
+    assert!(w.alive());
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_is_failed_and_settled() {
+    let mut broker = TestBroker::new("deadline").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let slow = Route::Slow {
+        delay: 10 * SECOND,
+        then: Box::new(Route::Html("<p>late</p>".to_owned())),
+    };
+    let site = TestSite::start([("/slow".to_owned(), slow)].into()).await;
+    let w = WorkerProc::start(
+        &broker.prefix,
+        rules.path(),
+        &["--job-deadline-s", "1", "--max-attempts", "1"],
+    )
+    .await;
+    w.ready().await;
+    broker
+        .enqueue(&[page_job("j-late", site.url("/slow"), "shop.a")])
+        .await;
+    let dead = broker.dead_letters(1, 8 * SECOND).await;
+    let reason = dead
+        .first()
+        .map(|(_, h)| h["x-crawlfleet-reason"].clone())
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("deadline_exceeded"),
+        "{dead:?}\n{}",
+        w.dump()
+    );
+    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    broker.cleanup().await;
+}

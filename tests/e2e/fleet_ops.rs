@@ -1,0 +1,453 @@
+//! Fleet operations as an operator runs them: status and drift, targeted and canary pushes,
+//! promote, history and rollback, and signed pushes.
+
+use std::time::Duration;
+
+use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
+use crawlfleet_bus::signature;
+use crawlfleet_tests::{
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher,
+};
+use sha2::Digest;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn rule(tag: &str) -> String {
+    format!(
+        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
+    )
+}
+
+async fn fleet(broker: &TestBroker, rules: &RulesDir, n: usize, extra: &[&str]) -> Vec<WorkerProc> {
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        workers.push(WorkerProc::start(&broker.prefix, rules.path(), extra).await);
+    }
+    for w in &workers {
+        w.ready().await;
+    }
+    workers
+}
+
+async fn status_json(prefix: &str) -> serde_json::Value {
+    let out = run_publisher(prefix, &["status", "--json"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).expect("status --json prints JSON")
+}
+
+/// (worker, version of `module`) for every worker in a status report.
+fn versions(status: &serde_json::Value, module: &str) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = status["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| {
+            let v = w["modules"]
+                .as_array()
+                .expect("modules")
+                .iter()
+                .find(|m| m["module"] == module)
+                .map(|m| m["version"].as_u64().unwrap_or(0));
+            (
+                w["worker"].as_str().unwrap_or_default().to_owned(),
+                v.unwrap_or(0),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_versions_and_drift_after_a_targeted_push() {
+    let broker = TestBroker::new("status").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let workers = fleet(&broker, &rules, 3, &[]).await;
+    let out = run_publisher(&broker.prefix, &["status", "--check"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for w in &workers {
+        assert!(out.stdout.contains(&w.id), "{}", out.stdout);
+    }
+    assert!(out.stdout.contains("shop.a@v0"), "{}", out.stdout);
+
+    let file = rules.scratch("a.lua", &rule("v1"));
+    let target = workers[0].id.clone();
+    let push = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--workers",
+            &target,
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(push.code, 0, "{push:?}");
+    assert!(push.stdout.contains("applied 1/1"), "{}", push.stdout);
+
+    let out = run_publisher(&broker.prefix, &["status", "--check"]).await;
+    assert_eq!(out.code, 1, "drift must fail --check: {out:?}");
+    assert!(
+        out.stdout.contains("shop.a*@v1") && out.stdout.contains("drift (*): shop.a"),
+        "{}",
+        out.stdout
+    );
+    let status = status_json(&broker.prefix).await;
+    assert_eq!(status["drift"], serde_json::json!(["shop.a"]));
+    let v = versions(&status, "shop.a");
+    assert_eq!(v.iter().filter(|(_, v)| *v == 1).count(), 1);
+    assert!(v.contains(&(target, 1)));
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it() {
+    let broker = TestBroker::new("canary").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let workers = fleet(&broker, &rules, 3, &[]).await;
+    let file = rules.scratch("a.lua", &rule("canary"));
+    let push = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--canary",
+            "34%",
+            "--wait",
+        ],
+    )
+    .await;
+    let push_id = push
+        .stdout
+        .split("(push ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("push id in the output")
+        .to_owned();
+    let canary = Targets {
+        workers: Vec::new(),
+        canary_percent: Some(34.0),
+    };
+    let mut chosen: Vec<(String, u64)> = workers
+        .iter()
+        .map(|w| {
+            (
+                w.id.clone(),
+                if canary.selects(&w.id, &push_id) {
+                    1
+                } else {
+                    0
+                },
+            )
+        })
+        .collect();
+    chosen.sort();
+    let n = chosen.iter().filter(|(_, v)| *v == 1).count();
+    assert!(
+        push.stdout.contains(&format!("applied {n}/{n}")),
+        "{}",
+        push.stdout
+    );
+    // Exit 0 only when every chosen worker applied it; a canary that chose none applied nothing.
+    assert_eq!(push.code, if n > 0 { 0 } else { 1 }, "{push:?}");
+    assert_eq!(
+        versions(&status_json(&broker.prefix).await, "shop.a"),
+        chosen
+    );
+
+    let promote = run_publisher(&broker.prefix, &["promote", "shop.a", "--wait"]).await;
+    assert_eq!(promote.code, 0, "{promote:?}");
+    assert!(promote.stdout.contains("applied 3/3"), "{}", promote.stdout);
+    let after = versions(&status_json(&broker.prefix).await, "shop.a");
+    assert!(after.iter().all(|(_, v)| *v == 2), "{after:?}");
+    let check = run_publisher(&broker.prefix, &["status", "--check"]).await;
+    assert_eq!(check.code, 0, "{check:?}");
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
+    let mut broker = TestBroker::new("rollback").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let workers = fleet(&broker, &rules, 2, &[]).await;
+    for tag in ["good", "bad"] {
+        let file = rules.scratch(&format!("{tag}.lua"), &rule(tag));
+        let out = run_publisher(
+            &broker.prefix,
+            &[
+                "push-rule",
+                "shop.a",
+                file.to_str().unwrap_or_default(),
+                "--wait",
+            ],
+        )
+        .await;
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let back = run_publisher(&broker.prefix, &["rollback", "shop.a", "--wait"]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    assert!(
+        back.stdout.contains("rolled back to v1 as shop.a v3")
+            && back.stdout.contains("applied 2/2"),
+        "{}",
+        back.stdout
+    );
+
+    let history = run_publisher(&broker.prefix, &["history", "shop.a"]).await;
+    assert_eq!(history.code, 0, "{history:?}");
+    let lines: Vec<&str> = history.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", history.stdout);
+    assert!(
+        lines[0].contains(" v1 ") && lines[2].contains(" v3 "),
+        "{}",
+        history.stdout
+    );
+
+    let site =
+        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let job = page_job("j-rb", site.url("/x"), "shop.a");
+    broker.enqueue(&[job]).await;
+    let items = broker.items(1, 10 * SECOND).await;
+    assert_eq!(
+        items
+            .first()
+            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
+        Some((Some("good"), 3))
+    );
+    let bad = run_publisher(&broker.prefix, &["rollback", "shop.a", "--to", "9"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("no v9 of `shop.a`"), "{}", bad.stderr);
+    drop(workers);
+    broker.cleanup().await;
+}
+
+fn sha256(text: &str) -> String {
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn update(source: &str, version: u64, push_id: &str) -> RuleUpdate {
+    RuleUpdate {
+        module: "shop.a".to_owned(),
+        path: "shop/a.lua".to_owned(),
+        source: Some(source.to_owned()),
+        sha256: Some(sha256(source)),
+        version,
+        push_id: push_id.to_owned(),
+        ..RuleUpdate::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_only_correctly_signed_newer_pushes_apply() {
+    let mut broker = TestBroker::new("signed").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let (secret, public) = signature::generate().expect("keys");
+    let key = signature::secret_key(&secret).expect("secret");
+    let (stranger_secret, _) = signature::generate().expect("keys");
+    let stranger = signature::secret_key(&stranger_secret).expect("secret");
+    let workers = fleet(&broker, &rules, 1, &["--trusted-keys", &public]).await;
+    let w = &workers[0];
+
+    // A correctly signed push applies (through the CLI).
+    let key_file = rules.scratch("signing.key", &secret);
+    let good = rules.scratch("good.lua", &rule("signed"));
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            good.to_str().unwrap_or_default(),
+            "--wait",
+            "--sign-key",
+            key_file.to_str().unwrap_or_default(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let applied_v = 1;
+
+    let mut old_signed = update(&rule("old"), applied_v, "p-old");
+    signature::sign(&mut old_signed, &key).expect("sign");
+    let mut wrong = update(&rule("evil"), 10, "p-wrong");
+    signature::sign(&mut wrong, &stranger).expect("sign");
+    let mut tampered = update(&rule("fine"), 11, "p-tamper");
+    signature::sign(&mut tampered, &key).expect("sign");
+    let evil = rule("evil");
+    tampered.sha256 = Some(sha256(&evil));
+    tampered.source = Some(evil);
+    let cases: Vec<(&str, RuleUpdate, &str)> = vec![
+        (
+            "unsigned",
+            update(&rule("evil"), 12, "p-unsigned"),
+            "signature",
+        ),
+        ("signed by an unknown key", wrong, "signature"),
+        ("tampered source", tampered, "signature"),
+        ("replayed old version", old_signed, "version"),
+    ];
+    for (name, u, stage) in cases {
+        broker.send_control(&ControlMessage::Update(u), name).await;
+        let replies = broker.replies(1, 10 * SECOND).await;
+        let Some(Reply::Reload(r)) = replies.first() else {
+            panic!("{name}: no reply")
+        };
+        assert_eq!(
+            (r.status, r.stage.as_deref()),
+            (ReloadStatus::Failed, Some(stage)),
+            "{name}: {r:?}"
+        );
+    }
+    assert_eq!(w.events("rule reload failed").len(), 4, "{}", w.dump());
+    // Every refusal was settled by rejecting: nothing unacked, and still the signed version.
+    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    let out = run_publisher(&broker.prefix, &["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(versions(&status, "shop.a"), [(w.id.clone(), applied_v)]);
+    broker.cleanup().await;
+}
+
+/// Parses the Prometheus text format strictly enough to catch malformed output:
+/// sample name → value, for every sample line.
+fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let kind = rest.split_whitespace().next().unwrap_or("");
+            assert!(kind == "HELP" || kind == "TYPE", "bad comment line: {line}");
+            if kind == "TYPE" {
+                let t = rest.split_whitespace().nth(2).unwrap_or("");
+                assert!(
+                    ["counter", "gauge", "histogram"].contains(&t),
+                    "bad type: {line}"
+                );
+            }
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let metric = name.split('{').next().unwrap_or("");
+        assert!(
+            !metric.is_empty()
+                && metric
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name: {line}"
+        );
+        if let Some(labels) = name.strip_prefix(metric) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "bad labels: {line}"
+            );
+        }
+        samples.insert(name.to_owned(), value);
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_as_a_crawl_and_a_reload_happen() {
+    let mut broker = TestBroker::new("metrics").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let workers = fleet(&broker, &rules, 1, &[]).await;
+    let admin = workers[0].admin_url().await;
+    assert_eq!(
+        crawlfleet_tests::http_get(&format!("{admin}/healthz"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        crawlfleet_tests::http_get(&format!("{admin}/readyz"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        crawlfleet_tests::http_get(&format!("{admin}/nope")).await.0,
+        404
+    );
+
+    let (status, before) = crawlfleet_tests::http_get(&format!("{admin}/metrics")).await;
+    assert_eq!(status, 200);
+    let before = parse_prometheus(&before);
+    assert_eq!(before.get("crawlfleet_broker_connected"), Some(&1.0));
+    assert!(
+        before
+            .keys()
+            .any(|k| k.starts_with("crawlfleet_rule_version_info{module=\"shop.a\",version=\"0\""))
+    );
+
+    let file = rules.scratch("a.lua", &rule("v1"));
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let site =
+        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let job = page_job("j-m", site.url("/x"), "shop.a");
+    broker.enqueue(&[job]).await;
+    assert_eq!(broker.items(1, 10 * SECOND).await.len(), 1);
+
+    // The item can reach us a moment before the worker counts the job: scrape until it has.
+    let done = "crawlfleet_jobs_total{rule=\"shop.a\",outcome=\"done\"}";
+    let mut after = Default::default();
+    for _ in 0..50 {
+        after = parse_prometheus(
+            &crawlfleet_tests::http_get(&format!("{admin}/metrics"))
+                .await
+                .1,
+        );
+        if after.contains_key(done) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after: std::collections::BTreeMap<String, f64> = after;
+    let get = |k: &str| after.get(k).copied().unwrap_or(0.0);
+    assert_eq!(
+        get("crawlfleet_reloads_total{module=\"shop.a\",outcome=\"applied\"}"),
+        1.0,
+        "{after:?}"
+    );
+    assert_eq!(
+        get("crawlfleet_jobs_total{rule=\"shop.a\",outcome=\"done\"}"),
+        1.0
+    );
+    assert_eq!(
+        get("crawlfleet_items_total{rule=\"shop.a\",version=\"1\"}"),
+        1.0
+    );
+    assert_eq!(get("crawlfleet_fetch_duration_seconds_count"), 1.0);
+    assert_eq!(get("crawlfleet_lua_call_duration_seconds_count"), 1.0);
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("crawlfleet_rule_version_info{module=\"shop.a\",version=\"1\""))
+    );
+    broker.cleanup().await;
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real `worker` and `publisher` processes against the real broker.
+//! Each test has its own prefix (exchanges and queues) and rules root.
+
+mod cli;
+mod crawl;
+mod deploy;
+mod faults;
+mod fleet_ops;
+mod reload;

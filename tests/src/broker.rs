@@ -1,0 +1,356 @@
+//! The test's view of the broker: a private prefix, raw control messages with replies,
+//! the items queue, queue inspection, and teardown of everything under the prefix.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use std::process::Command;
+use std::time::Duration;
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+use crawlfleet_bus::message::{ControlMessage, Decode, Item, Job, Raw, Reply};
+use crawlfleet_bus::{Bus, Inbox, JobQueueType, Outbox, ReplyTo, Topology};
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Tests share the broker; the one that restarts it takes this exclusively.
+static BROKER_LOCK: std::sync::LazyLock<Arc<RwLock<()>>> =
+    std::sync::LazyLock::new(|| Arc::new(RwLock::new(())));
+
+/// Held for the length of a test: shared, or exclusive for a broker restart.
+enum Hold {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+pub struct TestBroker {
+    pub prefix: String,
+    bus: Bus,
+    outbox: Outbox,
+    replies: Inbox<Reply>,
+    reply_queue: String,
+    items: Option<Inbox<Item>>,
+    cleaned: bool,
+    _hold: Hold,
+}
+
+impl TestBroker {
+    /// Connects with a fresh prefix `t-<tag>-<random>` and declares the fleet's topology.
+    pub async fn new(tag: &str) -> TestBroker {
+        let hold = Hold::Shared(Arc::clone(&BROKER_LOCK).read_owned().await);
+        Self::with_hold(tag, hold).await
+    }
+
+    /// Like `new`, but no other broker test runs meanwhile (for restarting the broker).
+    pub async fn exclusive(tag: &str) -> TestBroker {
+        let hold = Hold::Exclusive(Arc::clone(&BROKER_LOCK).write_owned().await);
+        Self::with_hold(tag, hold).await
+    }
+
+    /// A fresh prefix name, for tests that set the topology up themselves.
+    pub fn fresh_prefix(tag: &str) -> String {
+        format!(
+            "t-{tag}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    }
+
+    /// Takes over a prefix whose topology something else declared (cleaned up the same way).
+    pub async fn with_prefix(prefix: &str) -> TestBroker {
+        let hold = Hold::Shared(Arc::clone(&BROKER_LOCK).read_owned().await);
+        Self::open(prefix.to_owned(), hold).await
+    }
+
+    async fn with_hold(tag: &str, hold: Hold) -> TestBroker {
+        Self::open(Self::fresh_prefix(tag), hold).await
+    }
+
+    async fn open(prefix: String, hold: Hold) -> TestBroker {
+        let (bus, outbox, replies, reply_queue) = Self::connect(&prefix).await;
+        TestBroker {
+            prefix,
+            bus,
+            outbox,
+            replies,
+            reply_queue,
+            items: None,
+            cleaned: false,
+            _hold: hold,
+        }
+    }
+
+    async fn connect(prefix: &str) -> (Bus, Outbox, Inbox<Reply>, String) {
+        let topology = Topology::new(prefix, JobQueueType::Quorum);
+        let bus = Bus::connect(AMQP_URL, &format!("test {prefix}"), topology.clone())
+            .await
+            .expect("the broker must be running (scripts/test starts it)");
+        bus.declare_control().await.expect("declare control");
+        bus.declare_jobs().await.expect("declare jobs");
+        let reply_queue = topology.reply_queue(&uuid::Uuid::new_v4().simple().to_string());
+        bus.declare_reply_queue(&reply_queue)
+            .await
+            .expect("reply queue");
+        let replies = bus
+            .inbox(&reply_queue, 256, "test-replies")
+            .await
+            .expect("consume replies");
+        let outbox = bus.outbox().await.expect("outbox");
+        (bus, outbox, replies, reply_queue)
+    }
+
+    /// Connects again (after the broker restarted under the test).
+    pub async fn reconnect(&mut self) {
+        let (bus, outbox, replies, reply_queue) = Self::connect(&self.prefix).await;
+        (self.bus, self.outbox, self.replies, self.reply_queue) =
+            (bus, outbox, replies, reply_queue);
+        self.items = None;
+    }
+
+    pub fn topology(&self) -> &Topology {
+        self.bus.topology()
+    }
+
+    /// Publishes raw bytes to the control exchange as an update (to every worker and the
+    /// history), asking for replies tagged `correlation`.
+    pub async fn send_control_raw(&self, body: &[u8], correlation: &str) {
+        self.send_control_bytes(body, crawlfleet_bus::ROUTE_UPDATE, correlation)
+            .await;
+    }
+
+    async fn send_control_bytes(&self, body: &[u8], routing_key: &str, correlation: &str) {
+        let reply = ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation.to_owned()),
+        };
+        self.outbox
+            .publish_raw(
+                &self.topology().control_exchange(),
+                routing_key,
+                body,
+                Some(&reply),
+            )
+            .await
+            .expect("publish control");
+    }
+
+    /// Publishes a typed control message.
+    pub async fn send_control(&self, message: &ControlMessage, correlation: &str) {
+        use crawlfleet_bus::message::Encode;
+        self.send_control_bytes(&message.encode(), message.routing_key(), correlation)
+            .await;
+    }
+
+    /// Collects replies until `n` arrived or `timeout` passed.
+    pub async fn replies(&mut self, n: usize, timeout: Duration) -> Vec<Reply> {
+        take(&mut self.replies, n, timeout)
+            .await
+            .into_iter()
+            .map(|(m, _, _)| m)
+            .collect()
+    }
+
+    /// Publishes jobs to the job queue.
+    pub async fn enqueue(&self, jobs: &[Job]) {
+        self.outbox
+            .publish_all("", &self.topology().jobs_queue(), jobs)
+            .await
+            .expect("enqueue");
+    }
+
+    /// Publishes raw bytes to the job queue.
+    pub async fn enqueue_raw(&self, body: &[u8]) {
+        self.outbox
+            .publish_raw("", &self.topology().jobs_queue(), body, None)
+            .await
+            .expect("enqueue raw");
+    }
+
+    /// Takes items from the items queue until `n` arrived or `timeout` passed.
+    pub async fn items(&mut self, n: usize, timeout: Duration) -> Vec<Item> {
+        if self.items.is_none() {
+            let queue = self.topology().items_queue();
+            self.items = Some(
+                self.bus
+                    .inbox(&queue, 512, "test-items")
+                    .await
+                    .expect("consume items"),
+            );
+        }
+        let inbox = self.items.as_mut().expect("items inbox");
+        take(inbox, n, timeout)
+            .await
+            .into_iter()
+            .map(|(m, _, _)| m)
+            .collect()
+    }
+
+    /// Takes dead letters (body as JSON, headers) until `n` arrived or `timeout` passed.
+    pub async fn dead_letters(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<(serde_json::Value, BTreeMap<String, String>)> {
+        let queue = self.topology().dead_queue();
+        let mut inbox: Inbox<Raw> = self
+            .bus
+            .inbox(&queue, 64, "test-dead")
+            .await
+            .expect("consume dead letters");
+        let got = take(&mut inbox, n, timeout).await;
+        let _ = inbox.cancel().await;
+        got.into_iter()
+            .map(|(_, raw, headers)| {
+                let body = serde_json::from_slice(&raw).unwrap_or_default();
+                (body, headers.into_iter().collect())
+            })
+            .collect()
+    }
+
+    /// Closes a worker's broker connection from the broker's side
+    /// (`rabbitmqctl close_connection`), found by its connection name.
+    pub async fn close_worker_connection(&self, worker_id: &str) {
+        let name = format!("crawlfleet worker {worker_id}");
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new("rabbitmqctl")
+                .args([
+                    "-q",
+                    "list_connections",
+                    "pid",
+                    "client_properties",
+                    "--no-table-headers",
+                ])
+                .output()
+                .expect("rabbitmqctl");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let pid = text
+                .lines()
+                // The control connection, not the worker's "… jobs" connection.
+                .find(|l| l.contains(&name) && !l.contains(&format!("{name} jobs")))
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no connection named {name}: {text}"))
+                .to_owned();
+            let status = Command::new("rabbitmqctl")
+                .args(["-q", "close_connection", &pid, "closed by a fault test"])
+                .status()
+                .expect("rabbitmqctl close_connection");
+            assert!(status.success(), "close_connection failed");
+        })
+        .await
+        .expect("join");
+    }
+
+    /// Stops the broker's application for `down`, then starts it again (exclusive tests only).
+    pub async fn restart_broker(&self, down: std::time::Duration) {
+        assert!(
+            matches!(self._hold, Hold::Exclusive(_)),
+            "restart_broker needs TestBroker::exclusive"
+        );
+        let ctl = |args: &'static [&'static str]| {
+            tokio::task::spawn_blocking(move || {
+                let status = Command::new("rabbitmqctl")
+                    .args(args)
+                    .status()
+                    .expect("rabbitmqctl");
+                assert!(status.success(), "rabbitmqctl {args:?} failed");
+            })
+        };
+        ctl(&["-q", "stop_app"]).await.expect("join");
+        tokio::time::sleep(down).await;
+        ctl(&["-q", "start_app"]).await.expect("join");
+        ctl(&["-q", "await_startup"]).await.expect("join");
+    }
+
+    /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`).
+    pub async fn unacked(&self) -> BTreeMap<String, u64> {
+        let prefix = self.prefix.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new("rabbitmqctl")
+                .args([
+                    "-q",
+                    "list_queues",
+                    "name",
+                    "messages_unacknowledged",
+                    "--no-table-headers",
+                ])
+                .output()
+                .expect("rabbitmqctl");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.split_whitespace();
+                    let (name, n) = (parts.next()?, parts.next()?.parse().ok()?);
+                    name.starts_with(&prefix).then(|| (name.to_owned(), n))
+                })
+                .collect()
+        })
+        .await
+        .expect("join")
+    }
+
+    /// Deletes every durable exchange and queue of this prefix.
+    pub async fn cleanup(mut self) {
+        crate::worker::kill_all(&self.prefix);
+        delete_redis_keys(&self.prefix);
+        let _ = self.bus.delete_topology().await;
+        self.bus.close().await;
+        self.cleaned = true;
+    }
+}
+
+impl Drop for TestBroker {
+    /// A test that panicked still leaves nothing behind.
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        crate::worker::kill_all(&self.prefix);
+        delete_redis_keys(&self.prefix);
+        let topology = self.topology().clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(bus) = Bus::connect(AMQP_URL, "test cleanup", topology).await {
+                    let _ = bus.delete_topology().await;
+                    bus.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Takes (and acks) up to `n` messages within `timeout`: each decoded (garbage is a test
+/// failure), with its raw body and headers.
+async fn take<T: Decode>(
+    inbox: &mut Inbox<T>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(T, Vec<u8>, Vec<(String, String)>)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while got.len() < n {
+        match tokio::time::timeout_at(deadline, inbox.next()).await {
+            Ok(Some(Ok(incoming))) => {
+                let _ = incoming.settle.ack().await;
+                let message = incoming
+                    .message
+                    .unwrap_or_else(|e| panic!("undecodable message: {e}"));
+                got.push((message, incoming.raw, incoming.headers));
+            }
+            _ => break,
+        }
+    }
+    got
+}
+
+/// Deletes the Redis dedup keys a test's workers wrote under its prefix.
+fn delete_redis_keys(prefix: &str) {
+    let script =
+        format!("redis-cli --scan --pattern '{prefix}:*' | xargs -r redis-cli del >/dev/null");
+    let _ = Command::new("sh").args(["-c", &script]).status();
+}

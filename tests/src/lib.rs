@@ -1,0 +1,16 @@
+//! The end-to-end test harness: real worker and publisher binaries, a real broker, and a
+//! private prefix per test so tests run in parallel and leave nothing behind.
+
+mod bins;
+mod broker;
+mod job;
+mod rules_dir;
+mod site;
+mod worker;
+
+pub use bins::{CliOutput, publisher, run_publisher};
+pub use broker::{AMQP_URL, TestBroker};
+pub use job::page_job;
+pub use rules_dir::RulesDir;
+pub use site::{Route, TestSite, http_get};
+pub use worker::WorkerProc;

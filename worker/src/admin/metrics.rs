@@ -1,0 +1,293 @@
+//! The worker's metrics and their rendering in the Prometheus text format (version 0.0.4).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crawlfleet_engine::RuleStore;
+
+/// Seconds: 1 ms … 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Seconds: 10 µs … 1 s, for Lua calls and reloads.
+const FAST_BUCKETS: &[f64] = &[
+    0.00001, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+];
+
+/// A counter with two labels.
+struct Counter2 {
+    name: &'static str,
+    help: &'static str,
+    labels: [&'static str; 2],
+    values: Mutex<BTreeMap<[String; 2], u64>>,
+}
+
+impl Counter2 {
+    const fn new(name: &'static str, help: &'static str, labels: [&'static str; 2]) -> Counter2 {
+        Counter2 {
+            name,
+            help,
+            labels,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn add(&self, a: &str, b: &str, n: u64) {
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        *values.entry([a.to_owned(), b.to_owned()]).or_default() += n;
+    }
+
+    /// The sum over every first label, for one value of the second.
+    fn total_with(&self, b: &str) -> u64 {
+        let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        values
+            .iter()
+            .filter(|([_, k], _)| k == b)
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} counter",
+            self.name, self.help, self.name
+        );
+        let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        for ([a, b], v) in values.iter() {
+            let _ = writeln!(
+                out,
+                "{}{{{}=\"{}\",{}=\"{}\"}} {v}",
+                self.name,
+                self.labels[0],
+                escape(a),
+                self.labels[1],
+                escape(b)
+            );
+        }
+    }
+}
+
+struct Histogram {
+    name: &'static str,
+    help: &'static str,
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn new(name: &'static str, help: &'static str, bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            name,
+            help,
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, out: &mut String) {
+        let n = self.name;
+        let _ = writeln!(out, "# HELP {n} {}\n# TYPE {n} histogram", self.help);
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{n}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{n}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{n}_sum {sum}\n{n}_count {count}");
+    }
+}
+
+/// Everything a worker measures.
+pub(crate) struct Metrics {
+    jobs: Counter2,
+    items: Counter2,
+    reloads: Counter2,
+    fetch: Histogram,
+    reload: Histogram,
+    lua: Histogram,
+    connected: AtomicBool,
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            jobs: Counter2::new(
+                "crawlfleet_jobs_total",
+                "Jobs settled, by rule and outcome (done, retried, dead).",
+                ["rule", "outcome"],
+            ),
+            items: Counter2::new(
+                "crawlfleet_items_total",
+                "Items published, by rule and rule version.",
+                ["rule", "version"],
+            ),
+            reloads: Counter2::new(
+                "crawlfleet_reloads_total",
+                "Rule updates handled, by module and outcome.",
+                ["module", "outcome"],
+            ),
+            fetch: Histogram::new(
+                "crawlfleet_fetch_duration_seconds",
+                "Time to fetch a page, politeness waits included.",
+                LATENCY_BUCKETS,
+            ),
+            reload: Histogram::new(
+                "crawlfleet_reload_duration_seconds",
+                "Time from receiving an update to its outcome.",
+                FAST_BUCKETS,
+            ),
+            lua: Histogram::new(
+                "crawlfleet_lua_call_duration_seconds",
+                "Time of one call of a rule's parse.",
+                FAST_BUCKETS,
+            ),
+            connected: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn job(&self, rule: &str, outcome: &str) {
+        self.jobs.add(rule, outcome, 1);
+    }
+
+    /// Jobs settled with `outcome` (done, retried, dead), all rules together.
+    pub(crate) fn jobs_with(&self, outcome: &str) -> u64 {
+        self.jobs.total_with(outcome)
+    }
+
+    pub(crate) fn items(&self, rule: &str, version: u64, n: usize) {
+        if n > 0 {
+            self.items.add(rule, &version.to_string(), n as u64);
+        }
+    }
+
+    pub(crate) fn reload(&self, module: &str, outcome: &str, took: Duration) {
+        self.reloads.add(module, outcome, 1);
+        self.reload.observe(took);
+    }
+
+    pub(crate) fn fetch(&self, took: Duration) {
+        self.fetch.observe(took);
+    }
+
+    pub(crate) fn lua_call(&self, took: Duration) {
+        self.lua.observe(took);
+    }
+
+    /// Connected to the broker, with rules loaded and consumers running.
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.connected.store(ready, Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The whole text exposition; rule versions come from the live rule set.
+    pub(crate) fn render(&self, store: Option<&RuleStore>) -> String {
+        let mut out = String::with_capacity(4096);
+        self.jobs.render(&mut out);
+        self.items.render(&mut out);
+        self.reloads.render(&mut out);
+        self.fetch.render(&mut out);
+        self.reload.render(&mut out);
+        self.lua.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP crawlfleet_rule_version_info The live version of each module.\n# TYPE crawlfleet_rule_version_info gauge"
+        );
+        if let Some(store) = store {
+            for m in store.snapshot().modules() {
+                let _ = writeln!(
+                    out,
+                    "crawlfleet_rule_version_info{{module=\"{}\",version=\"{}\",sha256=\"{}\"}} 1",
+                    escape(m.name.as_str()),
+                    m.version,
+                    m.sha256
+                );
+            }
+        }
+        let connected = u8::from(self.connected.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP crawlfleet_broker_connected Whether the worker holds a working broker session.\n# TYPE crawlfleet_broker_connected gauge\ncrawlfleet_broker_connected {connected}"
+        );
+        out
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_escapes_labels() {
+        let m = Metrics::default();
+        m.job("shop.a", "done");
+        m.job("shop.a", "done");
+        m.items("we\"ird", 3, 2);
+        m.fetch(Duration::from_millis(30));
+        m.job("shop.b", "done");
+        m.job("shop.b", "dead");
+        assert_eq!((m.jobs_with("done"), m.jobs_with("dead")), (3, 1));
+        let text = m.render(None);
+        assert!(
+            text.contains("crawlfleet_jobs_total{rule=\"shop.a\",outcome=\"done\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crawlfleet_items_total{rule=\"we\\\"ird\",version=\"3\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crawlfleet_fetch_duration_seconds_bucket{le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crawlfleet_fetch_duration_seconds_bucket{le=\"0.025\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crawlfleet_fetch_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(text.contains("crawlfleet_broker_connected 0"), "{text}");
+    }
+}

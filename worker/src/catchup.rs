@@ -1,0 +1,67 @@
+//! Catch-up: a worker that starts or reconnects converges to the newest pushed version of
+//! every module before it takes its next job, from the history stream, without operator
+//! action or a shared disk.
+//!
+//! Its control queue is bound first (updates from then on wait there); then it appends a
+//! fresh sync marker to the stream and reads the stream from its first entry up to that
+//! marker, so it has seen every update published before it bound. Per module it applies the
+//! newest entry that is newer than the live version and valid (sha256 and all the checks of
+//! a push), falling back to older entries that are still newer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crawlfleet_bus::Bus;
+use crawlfleet_bus::message::RuleUpdate;
+use tracing::{info, warn};
+
+use crate::app::Worker;
+use crate::control::update::{self, Via};
+
+/// How long the replay may take before the session is abandoned (and retried).
+const REPLAY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Replays the history; returns how many module versions were applied.
+pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize> {
+    let outbox = bus.outbox().await?;
+    let history = bus
+        .read_history(&outbox, &worker.identity.id, REPLAY_DEADLINE)
+        .await?;
+    for e in &history.garbage {
+        warn!(worker = %worker.identity.id, cause = %e, "history entry skipped: not an update");
+    }
+    let read = history.read;
+    let mut entries: BTreeMap<String, Vec<RuleUpdate>> = BTreeMap::new();
+    for u in history.updates {
+        entries.entry(u.module.clone()).or_default().push(u);
+    }
+
+    // Oldest push first, so the versions land in the order they were pushed.
+    let mut modules: Vec<(String, Vec<RuleUpdate>)> = entries.into_iter().collect();
+    for (_, updates) in &mut modules {
+        updates.sort_by_key(|u| std::cmp::Reverse(u.version));
+    }
+    modules.sort_by_key(|(_, updates)| updates.first().map_or(0, |u| u.version));
+
+    let mut applied = 0;
+    for (module, updates) in modules {
+        let live = live_version(worker, &module);
+        for u in updates
+            .into_iter()
+            .filter(|u| live.is_none_or(|v| u.version > v))
+        {
+            let outcome = update::apply(worker, Ok(u), Via::CatchUp).await;
+            if outcome.reply.status == crawlfleet_bus::message::ReloadStatus::Applied {
+                applied += 1;
+                break;
+            }
+        }
+    }
+    info!(worker = %worker.identity.id, history_entries = read, applied, "caught up with the history");
+    Ok(applied)
+}
+
+fn live_version(worker: &Worker, module: &str) -> Option<u64> {
+    let name = crawlfleet_engine::ModuleName::new(module).ok()?;
+    Some(worker.store.snapshot().source(&name)?.version)
+}

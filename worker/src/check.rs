@@ -1,0 +1,108 @@
+//! `worker check-rule`: run one rule on a saved page and print what it extracts, as
+//! `scrapy parse` does — the rule author's loop before a push.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crawlfleet_engine::{Limits, Page, Rule, RuleSet, RulesRoot};
+use serde_json::json;
+
+use crate::cli::CheckRuleArgs;
+use crate::crawl::{resolve, verdicts};
+
+pub fn run(args: &CheckRuleArgs) -> ExitCode {
+    match report(args) {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("worker check-rule: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// What `check-rule` prints: the rule's items and its links (resolved, normalised, with the
+/// follow verdict), or an exit code and a message.
+pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
+    let usage = |m: String| (2u8, m);
+    let root = RulesRoot::open(&args.rules).map_err(|e| {
+        usage(format!(
+            "cannot open the rules root {}: {e}",
+            args.rules.display()
+        ))
+    })?;
+    let body = std::fs::read(&args.page)
+        .map_err(|e| usage(format!("cannot read {}: {e}", args.page.display())))?;
+    let base = url::Url::parse(&args.url).map_err(|e| usage(format!("--url: {e}")))?;
+    let meta = match &args.meta {
+        None => json!({}),
+        Some(text) => serde_json::from_str(text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .ok_or_else(|| usage("--meta must be a JSON object".to_owned()))?,
+    };
+    let (sources, scan_errors) = root.scan();
+    for e in scan_errors {
+        eprintln!("warning: {} skipped: {}", e.path, e.error);
+    }
+    let (set, failures) = RuleSet::load(sources, &Limits::default());
+    for f in &failures {
+        eprintln!(
+            "warning: module {} did not load: {} ({})",
+            f.module, f.error.message, f.error.stage
+        );
+    }
+    let rule: Arc<Rule> = set.rule(&args.module).ok_or_else(|| {
+        usage(
+            match failures.iter().find(|f| f.module.as_str() == args.module) {
+                Some(f) => format!("rule `{}` does not load: {}", args.module, f.error.message),
+                None => format!("no rule `{}` under {}", args.module, args.rules.display()),
+            },
+        )
+    })?;
+    let content_type = args.content_type.clone().unwrap_or_else(|| {
+        let json = args.page.extension().is_some_and(|e| e == "json");
+        if json {
+            "application/json"
+        } else {
+            "text/html; charset=utf-8"
+        }
+        .to_owned()
+    });
+    let page = Page {
+        url: base.to_string(),
+        status: 200,
+        headers: BTreeMap::from([("content-type".to_owned(), content_type)]),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        meta: meta.clone(),
+    };
+    let ctx = json!({
+        "job": "check-rule", "crawl": "check-rule", "depth": 0, "attempt": 0,
+        "meta": meta, "url": base.as_str(),
+    });
+    let output = rule
+        .parse(page, &ctx)
+        .map_err(|e| (1u8, format!("{} ({})", e, e.reason())))?;
+    let candidates = resolve(output.links, &base, &rule, |name| set.rule(name));
+    let follow = verdicts(&rule, &candidates, &base, &ctx)
+        .map_err(|e| (1u8, format!("follow hook: {e}")))?;
+    let links: Vec<serde_json::Value> = candidates
+        .iter()
+        .zip(follow)
+        .map(|(c, follow)| json!({"url": c.url.as_str(), "rule": c.rule, "meta": c.meta, "follow": follow}))
+        .collect();
+    Ok(json!({
+        "rule": args.module,
+        "version": rule.version(),
+        "sha256": rule.sha256(),
+        "label": rule.label(),
+        "items": output.items,
+        "links": links,
+    }))
+}

@@ -1,0 +1,145 @@
+//! From the links a rule returned to follow-up jobs: resolve and normalise, respect the depth
+//! limit, the rule's `follow` hook (or stay on the page's host), cached robots.txt, and
+//! fleet-wide dedup.
+
+use std::sync::Arc;
+
+use crawlfleet_bus::message::Job;
+use crawlfleet_engine::{LinkRequest, Rule, RuleStore, sha256_hex};
+use tracing::{debug, warn};
+use url::Url;
+
+use super::normalize;
+use super::pipeline::Pipeline;
+
+/// A link resolved against its page and normalised for the rule it targets.
+pub(crate) struct Candidate {
+    pub(crate) url: Url,
+    pub(crate) rule: String,
+    pub(crate) meta: serde_json::Value,
+}
+
+/// Resolves `links` found on `page_url` by `rule`: each is normalised with the `keep_query` of
+/// the rule it targets (`rule` itself unless the link names another). Links that are not
+/// http(s) URLs are dropped (and logged at debug level).
+pub(crate) fn resolve(
+    links: Vec<LinkRequest>,
+    page_url: &Url,
+    rule: &Rule,
+    rule_of: impl Fn(&str) -> Option<Arc<Rule>>,
+) -> Vec<Candidate> {
+    let mut out = Vec::with_capacity(links.len());
+    for link in links {
+        let target = link.rule.unwrap_or_else(|| rule.name().to_string());
+        let target_rule = rule_of(&target);
+        let keep = target_rule
+            .as_deref()
+            .unwrap_or(rule)
+            .settings()
+            .keep_query
+            .clone();
+        match normalize(&link.url, Some(page_url), keep.as_deref()) {
+            Some(url) => out.push(Candidate {
+                url,
+                rule: target,
+                meta: link.meta.unwrap_or_else(|| serde_json::json!({})),
+            }),
+            None => debug!(href = %link.url, "link skipped: not an http(s) URL"),
+        }
+    }
+    out
+}
+
+/// Which candidates to follow: the rule's `follow(url, ctx)` hook decides when it has one,
+/// otherwise links stay on the page's host. Blocking when there is a hook (it runs Lua).
+pub(crate) fn verdicts(
+    rule: &Rule,
+    candidates: &[Candidate],
+    page_url: &Url,
+    ctx: &serde_json::Value,
+) -> Result<Vec<bool>, crawlfleet_engine::CallError> {
+    if rule.settings().has_follow {
+        let urls: Vec<String> = candidates.iter().map(|c| c.url.to_string()).collect();
+        rule.follow(&urls, ctx)
+    } else {
+        Ok(candidates
+            .iter()
+            .map(|c| c.url.host_str() == page_url.host_str())
+            .collect())
+    }
+}
+
+/// The follow-up jobs for `links` found on `page_url` by `job`.
+pub(super) async fn follow_ups(
+    pipeline: &Pipeline,
+    store: &RuleStore,
+    rule: &Arc<Rule>,
+    job: &Job,
+    page_url: &Url,
+    links: Vec<LinkRequest>,
+    ctx: serde_json::Value,
+) -> anyhow::Result<Vec<Job>> {
+    let max_depth = job
+        .max_depth
+        .or(rule.settings().max_depth)
+        .unwrap_or(pipeline.settings.default_max_depth);
+    if links.is_empty() || job.depth >= max_depth {
+        return Ok(Vec::new());
+    }
+    let candidates = resolve(links, page_url, rule, |name| store.rule(name));
+    let (pinned, page) = (Arc::clone(rule), page_url.clone());
+    let span = tracing::Span::current();
+    let (candidates, asked) = tokio::task::spawn_blocking(move || {
+        let asked = span.in_scope(|| verdicts(&pinned, &candidates, &page, &ctx));
+        (candidates, asked)
+    })
+    .await?;
+    let verdicts = match asked {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(cause = %e, links = candidates.len(), "follow hook failed; no link followed");
+            return Ok(Vec::new());
+        }
+    };
+
+    let mut jobs = Vec::new();
+    for (candidate, follow) in candidates.into_iter().zip(verdicts) {
+        let Candidate {
+            url,
+            rule: target,
+            meta,
+        } = candidate;
+        if !follow {
+            continue;
+        }
+        if pipeline.fetcher.allowed_cached(&url) == Some(false) {
+            debug!(url = %url, "link skipped: disallowed by robots.txt");
+            continue;
+        }
+        let id = follow_up_id(&job.id, url.as_str());
+        if jobs.iter().any(|j: &Job| j.id == id) {
+            continue;
+        }
+        if !pipeline.dedup.claim(&job.crawl, url.as_str(), &id).await? {
+            continue;
+        }
+        jobs.push(Job {
+            id,
+            url: url.to_string(),
+            rule: target,
+            depth: job.depth + 1,
+            meta,
+            attempt: 0,
+            crawl: job.crawl.clone(),
+            max_depth: job.max_depth,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Deterministic: a redelivered parent creates the same follow-ups, with the same ids.
+fn follow_up_id(parent: &str, url: &str) -> String {
+    let mut id = sha256_hex(format!("{parent}\n{url}").as_bytes());
+    id.truncate(24);
+    format!("j-{id}")
+}

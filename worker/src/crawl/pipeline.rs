@@ -1,0 +1,151 @@
+//! One job, start to finish: pin the rule, check robots.txt, fetch politely, classify the
+//! response, run `parse` on a blocking thread, build items and follow-ups.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crawlfleet_bus::message::Job;
+use crawlfleet_engine::{Page, RuleStore};
+use serde_json::json;
+use tracing::info;
+
+use super::{Dedup, Outcome, items, links, normalize};
+use crate::admin::Metrics;
+use crate::fetch::{FetchError, Fetcher, retry_after};
+
+/// Pipeline settings that are not about fetching.
+#[derive(Debug, Clone)]
+pub(crate) struct CrawlSettings {
+    /// Depth limit when neither the crawl nor the rule sets one.
+    pub(crate) default_max_depth: u32,
+}
+
+pub(crate) struct Pipeline {
+    pub(crate) fetcher: Fetcher,
+    pub(crate) dedup: Dedup,
+    pub(crate) settings: CrawlSettings,
+    pub(crate) metrics: Arc<Metrics>,
+    worker: String,
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        fetcher: Fetcher,
+        dedup: Dedup,
+        settings: CrawlSettings,
+        worker: &str,
+        metrics: Arc<Metrics>,
+    ) -> Pipeline {
+        Pipeline {
+            fetcher,
+            dedup,
+            settings,
+            metrics,
+            worker: worker.to_owned(),
+        }
+    }
+
+    /// Runs `job` on the rule version live now; call it inside the job's span.
+    pub(crate) async fn process(&self, store: &RuleStore, job: &Job) -> Outcome {
+        // Pin the rule version now: the job finishes on it whatever is pushed meanwhile.
+        let Some(rule) = store.rule(&job.rule) else {
+            return Outcome::dead("unknown_rule", format!("no live rule named `{}`", job.rule));
+        };
+        let span = tracing::Span::current();
+        span.record("rule_version", rule.version());
+        info!(rule_sha256 = %rule.sha256(), attempt = job.attempt, "job started");
+
+        let keep = rule.settings().keep_query.clone();
+        let Some(url) = normalize(&job.url, None, keep.as_deref()) else {
+            return Outcome::dead(
+                "invalid_url",
+                format!("`{}` is not an http(s) URL", job.url),
+            );
+        };
+        if !self.fetcher.allowed(&url).await {
+            return Outcome::dead("robots_disallowed", format!("robots.txt disallows {url}"));
+        }
+        // Seeds too: a later link to this page is then recognised as seen.
+        if let Err(e) = self.dedup.claim(&job.crawl, url.as_str(), &job.id).await {
+            return Outcome::retry("dedup_unavailable", format!("{e:#}"));
+        }
+
+        let fetch_started = std::time::Instant::now();
+        let fetched = self.fetcher.get(&url).await;
+        self.metrics.fetch(fetch_started.elapsed());
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(FetchError::Transient { reason, error }) => return Outcome::retry(reason, error),
+            Err(FetchError::Permanent { reason, error }) => return Outcome::dead(reason, error),
+        };
+        let fetched_at_ms = now_ms();
+        match fetched.status {
+            200..=299 => {}
+            408 | 429 | 500..=599 => {
+                return Outcome::Retry {
+                    reason: format!("http_{}", fetched.status),
+                    error: format!("{} answered {}", fetched.url, fetched.status),
+                    after: retry_after(&fetched.headers),
+                };
+            }
+            status => {
+                return Outcome::dead(
+                    format!("http_{status}"),
+                    format!("{} answered {status}", fetched.url),
+                );
+            }
+        }
+
+        let page_url = url::Url::parse(&fetched.url).unwrap_or(url);
+        let page = Page {
+            url: fetched.url,
+            status: fetched.status,
+            headers: fetched.headers,
+            body: fetched.body,
+            meta: job.meta.clone(),
+        };
+        let ctx = json!({
+            "job": job.id, "crawl": job.crawl, "depth": job.depth,
+            "attempt": job.attempt, "meta": job.meta, "url": page_url.as_str(),
+        });
+        let pinned = Arc::clone(&rule);
+        let call_ctx = ctx.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let parsed = span.in_scope(|| pinned.parse(page, &call_ctx));
+            (parsed, started.elapsed())
+        })
+        .await
+        .map(|(parsed, took)| {
+            self.metrics.lua_call(took);
+            parsed
+        });
+        let output = match parsed {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => return Outcome::dead(e.reason(), e.to_string()),
+            Err(e) => return Outcome::dead("rule_panicked", e.to_string()),
+        };
+
+        let follow_ups =
+            match links::follow_ups(self, store, &rule, job, &page_url, output.links, ctx).await {
+                Ok(jobs) => jobs,
+                Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
+            };
+        let items = items::build(
+            job,
+            &rule,
+            page_url.as_str(),
+            &self.worker,
+            fetched_at_ms,
+            output.items,
+        );
+        Outcome::Done { items, follow_ups }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,19 @@
+//! The crawler worker as a library: the binary in `main.rs` is a thin shell around [`app::run`].
+
+mod admin;
+pub mod app;
+mod backoff;
+mod catchup;
+pub mod check;
+pub mod cli;
+pub mod config;
+mod control;
+mod crawl;
+mod fetch;
+mod identity;
+mod jobs;
+pub mod local;
+mod session;
+pub mod shutdown;
+pub mod telemetry;
+pub mod usage;

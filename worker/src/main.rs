@@ -1,0 +1,54 @@
+//! The `worker` binary: parses flags, validates the whole config, runs until told to stop,
+//! and maps errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crawlfleet_worker::cli::{Cli, Command};
+use crawlfleet_worker::{app, config, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(*args),
+        Some(Command::CheckRule(args)) => crawlfleet_worker::check::run(&args),
+        Some(Command::Crawl(args)) => crawlfleet_worker::local::main(*args),
+    }
+}
+
+fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
+    let config = match config::Config::from_args(&args) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("worker: invalid configuration:");
+            for e in errors {
+                eprintln!("  - {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("worker: cannot start the async runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    runtime.block_on(async {
+        let token = shutdown::on_signals();
+        match app::run(config, token).await {
+            Ok(()) => ExitCode::SUCCESS,
+            // Losing the broker is not fatal (the worker reconnects): only set-up fails here.
+            Err(e) => {
+                tracing::error!(cause = %format!("{e:#}"), "worker stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

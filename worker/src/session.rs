@@ -1,0 +1,100 @@
+//! One broker session: (re)bind the control queue, declare the topology, catch up from the
+//! history, then serve control messages and jobs until shutdown (`Ok`) or until the
+//! connection or a consumer is lost (`Err`: the supervisor reconnects).
+
+use std::sync::Arc;
+
+use crawlfleet_bus::Bus;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::app::Worker;
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::{catchup, control, jobs};
+
+pub(crate) async fn serve(
+    worker: &Arc<Worker>,
+    bus: &Bus,
+    jobs_bus: &Bus,
+    config: &Config,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
+    let id = worker.identity.id.clone();
+    let queue = worker.topology.worker_queue(&worker.identity.instance);
+    bus.bind_control_queue(&queue).await?;
+    info!(worker = %id, queue = %queue, "control queue bound");
+    jobs_bus.declare_jobs().await?;
+    catchup::catch_up(worker, bus).await?;
+
+    let control_inbox = bus.inbox(&queue, 8, &format!("control-{id}")).await?;
+    let control_outbox = bus.outbox().await?;
+    let job_inbox = jobs_bus
+        .inbox(
+            &worker.topology.jobs_queue(),
+            config.prefetch,
+            &format!("jobs-{id}"),
+        )
+        .await?;
+    let job_outbox = Arc::new(jobs_bus.outbox().await?);
+    info!(worker = %id, host = %worker.identity.host, prefetch = config.prefetch, "worker ready");
+    backoff.reset();
+    worker.pipeline.metrics.set_ready(true);
+
+    let stop = CancellationToken::new();
+    let mut control = tokio::spawn(control::run(
+        Arc::clone(worker),
+        control_inbox,
+        control_outbox,
+        stop.clone(),
+    ));
+    let mut jobs = tokio::spawn(jobs::run(
+        Arc::clone(worker),
+        job_inbox,
+        job_outbox,
+        tracker.clone(),
+        stop.clone(),
+    ));
+    // Whichever ends first: shutdown, or a loop (a consumer that ends is a lost session —
+    // no consumer stops silently). Each handle is awaited exactly once.
+    let (mut control_done, mut jobs_done) = (false, false);
+    let lost = tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => None,
+        r = &mut control => {
+            control_done = true;
+            Some(loop_error("control", r))
+        }
+        r = &mut jobs => {
+            jobs_done = true;
+            Some(loop_error("job", r))
+        }
+    };
+    worker.pipeline.metrics.set_ready(false);
+    stop.cancel();
+    if !control_done {
+        let _ = control.await;
+    }
+    if !jobs_done {
+        let _ = jobs.await;
+    }
+    match lost {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// Why a loop ended on its own.
+fn loop_error(
+    name: &str,
+    joined: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    match joined {
+        Ok(Ok(())) => anyhow::anyhow!("the {name} loop ended"),
+        Ok(Err(e)) => e.context(format!("the {name} loop stopped")),
+        Err(e) => anyhow::anyhow!("the {name} loop panicked: {e}"),
+    }
+}
