@@ -307,7 +307,14 @@ async fn with_keys_only_correctly_signed_newer_pushes_apply() {
             "{name}: {r:?}"
         );
     }
-    assert_eq!(w.events("rule reload failed").len(), 4, "{}", w.dump());
+    assert_eq!(
+        w.wait_count("rule reload failed", 4, 5 * SECOND)
+            .await
+            .len(),
+        4,
+        "{}",
+        w.dump()
+    );
     // Every refusal was settled by rejecting: nothing unacked, and still the signed version.
     assert!(broker.unacked().await.values().all(|n| *n == 0));
     let out = run_publisher(&broker.prefix, &["status", "--json"]).await;

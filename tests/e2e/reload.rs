@@ -108,7 +108,7 @@ async fn three_workers_apply_a_push_and_ack_only_after_the_swap() {
 
     let sha = sha256(&new_source);
     for w in &workers {
-        let reloaded = w.events("rule reloaded");
+        let reloaded = w.wait_count("rule reloaded", 1, 5 * SECOND).await;
         assert_eq!(reloaded.len(), 1, "worker {} logged {reloaded:?}", w.id);
         assert_eq!(reloaded[0]["sha256"], Value::from(sha.clone()));
         assert_eq!(reloaded[0]["module"], "shop.a");
@@ -254,7 +254,9 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
         for w in &mut workers {
             assert!(w.alive(), "{}: worker {} died", case.name, w.id);
             assert_eq!(
-                w.events("rule reload failed").len(),
+                w.wait_count("rule reload failed", i + 1, 5 * SECOND)
+                    .await
+                    .len(),
                 i + 1,
                 "{}: worker {}",
                 case.name,
@@ -411,7 +413,7 @@ async fn pushing_a_helper_reloads_its_dependents_together() {
     .await;
     assert_eq!(out.code, 0, "{out:?}");
     for w in &workers {
-        let reloaded = w.events("rule reloaded");
+        let reloaded = w.wait_count("rule reloaded", 1, 5 * SECOND).await;
         assert_eq!(reloaded.len(), 1, "{}", w.dump());
         assert_eq!(
             reloaded[0]["reloaded"], "shop.a,shop.b",

@@ -147,6 +147,21 @@ impl WorkerProc {
             .collect()
     }
 
+    /// Waits until at least `n` lines with `message` were captured and returns them all.
+    ///
+    /// The log reaches the test through a pipe, so a reply that came over AMQP can arrive
+    /// before the line the worker wrote just before sending it: count with this, not `events`.
+    pub async fn wait_count(&self, message: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.events(message);
+            if seen.len() >= n || tokio::time::Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for a log line with `message` that satisfies `pred`; panics with the log on timeout.
     pub async fn wait_for(
         &self,
