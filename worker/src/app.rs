@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use crawlfleet_bus::{Bus, Topology};
 use crawlfleet_engine::{RuleSet, RuleStore, RulesRoot};
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -36,7 +37,14 @@ pub(crate) struct Worker {
 
 /// Runs a worker until `shutdown` is cancelled, then drains and returns `Ok`. Losing the
 /// broker is not fatal: the worker reconnects with backoff, catches up and goes on.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+///
+/// `control` is the runtime of the control plane: the control connection is opened and served
+/// there, apart from the runtime that runs jobs, so a reload never queues behind job work.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    control: Handle,
+) -> anyhow::Result<()> {
     let identity = Identity::new(config.worker_id.clone());
     let topology = Topology::new(&config.prefix, config.job_queue_type);
     let root = RulesRoot::open(&config.rules)
@@ -64,7 +72,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let name = format!("crawlfleet worker {}", config.worker_id);
 
     loop {
-        let Some(bus) = connect(&config, &name, &topology, &mut backoff, &shutdown).await else {
+        let control_conn = connect(&config, &name, &control, &topology, &mut backoff, &shutdown);
+        let Some(bus) = control_conn.await else {
             break; // shutdown while disconnected
         };
         // The first session loads the base layer after binding (so no update is missed).
@@ -86,17 +95,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         // Jobs get a connection of their own: a control message never waits behind job
         // frames on the socket or in the connection's I/O thread.
         let jobs_name = format!("{name} jobs");
-        let Some(jobs_bus) = connect(&config, &jobs_name, &topology, &mut backoff, &shutdown).await
-        else {
+        let here = Handle::current();
+        let jobs_conn = connect(
+            &config,
+            &jobs_name,
+            &here,
+            &topology,
+            &mut backoff,
+            &shutdown,
+        );
+        let Some(jobs_bus) = jobs_conn.await else {
             bus.close().await;
             break;
         };
+        let links = session::Links {
+            control: bus,
+            jobs: jobs_bus,
+        };
         match session::serve(
             &w,
-            &bus,
-            &jobs_bus,
+            &links,
             &config,
             &tracker,
+            &control,
             &shutdown,
             &mut backoff,
         )
@@ -104,15 +125,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         {
             Ok(()) => {
                 drain(&tracker, config.grace).await;
-                jobs_bus.close().await;
-                bus.close().await;
+                links.jobs.close().await;
+                links.control.close().await;
                 info!(worker = %w.identity.id, "worker stopped");
                 return Ok(());
             }
             Err(e) => {
                 error!(worker = %w.identity.id, cause = %format!("{e:#}"), "broker session lost; reconnecting");
-                let _ = tokio::time::timeout(Duration::from_secs(2), jobs_bus.close()).await;
-                let _ = tokio::time::timeout(Duration::from_secs(2), bus.close()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), links.jobs.close()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), links.control.close()).await;
             }
         }
     }
@@ -121,10 +142,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-/// Connects, retrying with backoff; `None` when shutdown came first.
+/// Connects on the runtime behind `on` (whose I/O driver then serves the socket), retrying
+/// with backoff; `None` when shutdown came first.
 async fn connect(
     config: &Config,
     name: &str,
+    on: &Handle,
     topology: &Topology,
     backoff: &mut Backoff,
     shutdown: &CancellationToken,
@@ -133,7 +156,14 @@ async fn connect(
         if shutdown.is_cancelled() {
             return None;
         }
-        match Bus::connect(&config.amqp_url, name, topology.clone()).await {
+        let (url, name_owned, topology_owned) =
+            (config.amqp_url.clone(), name.to_owned(), topology.clone());
+        let attempt = on
+            .spawn(async move { Bus::connect(&url, &name_owned, topology_owned).await })
+            .await
+            .map_err(|e| format!("the connect task failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match attempt {
             Ok(bus) => {
                 info!(worker = %config.worker_id, attempts = backoff.attempts() + 1, "connected to the broker");
                 return Some(bus);

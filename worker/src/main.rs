@@ -40,9 +40,24 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
             return ExitCode::from(70);
         }
     };
-    runtime.block_on(async {
+    // The control plane gets a runtime (and OS thread) of its own: its connection's socket is
+    // driven there, so a push is read, applied and answered while every job thread is busy.
+    let control = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("crawlfleet-control")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("worker: cannot start the control runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    let control_handle = control.handle().clone();
+    let code = runtime.block_on(async {
         let token = shutdown::on_signals();
-        match app::run(config, token).await {
+        match app::run(config, token, control_handle).await {
             Ok(()) => ExitCode::SUCCESS,
             // Losing the broker is not fatal (the worker reconnects): only set-up fails here.
             Err(e) => {
@@ -50,5 +65,7 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    control.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crawlfleet_bus::Bus;
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -14,16 +15,25 @@ use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::{catchup, control, jobs};
 
+/// A session's two broker connections.
+pub(crate) struct Links {
+    /// Control queue, history and replies; opened on (and served by) the control runtime.
+    pub(crate) control: Bus,
+    /// Jobs in, items and follow-ups out.
+    pub(crate) jobs: Bus,
+}
+
 pub(crate) async fn serve(
     worker: &Arc<Worker>,
-    bus: &Bus,
-    jobs_bus: &Bus,
+    links: &Links,
     config: &Config,
     tracker: &TaskTracker,
+    control_rt: &Handle,
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
 ) -> anyhow::Result<()> {
     let id = worker.identity.id.clone();
+    let (bus, jobs_bus) = (&links.control, &links.jobs);
     let queue = worker.topology.worker_queue(&worker.identity.instance);
     bus.bind_control_queue(&queue).await?;
     info!(worker = %id, queue = %queue, "control queue bound");
@@ -45,7 +55,8 @@ pub(crate) async fn serve(
     worker.pipeline.metrics.set_ready(true);
 
     let stop = CancellationToken::new();
-    let mut control = tokio::spawn(control::run(
+    // On the control runtime, where the control connection lives.
+    let mut control = control_rt.spawn(control::run(
         Arc::clone(worker),
         control_inbox,
         control_outbox,

@@ -1,5 +1,6 @@
-//! The control loop: one message at a time from this worker's own queue, on its own channel,
-//! so job processing never delays a reload. Dispatches on [`ControlMessage`].
+//! The control loop: one message at a time from this worker's own queue, on its own
+//! connection and runtime, so job processing never delays a reload. Dispatches on
+//! [`ControlMessage`].
 
 mod ping;
 pub(crate) mod update;
