@@ -36,9 +36,10 @@ enum What {
     Storm {
         #[arg(long, default_value_t = 4)]
         workers: usize,
-        /// Enough that the queue never runs dry during warm-up, steady state and storm.
-        #[arg(long, default_value_t = 150_000)]
-        jobs: usize,
+        /// Leave the middle phase without pushes: an A/A run that checks the harness (its
+        /// ratio should be 1).
+        #[arg(long)]
+        no_pushes: bool,
     },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
@@ -77,20 +78,21 @@ async fn main() -> anyhow::Result<()> {
         What::Reload { workers, pushes } => {
             let mut rows = Vec::new();
             println!(
-                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16}",
+                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15}",
                 "workers",
                 "jobs",
                 "live p50 ms",
                 "live p99 ms",
                 "live max ms",
                 "all-live p99 ms",
-                "reply p99 ms"
+                "reply p99 ms",
+                "apply p99 ms"
             );
             for n in workers {
                 for busy in [false, true] {
                     let r = reload::run(n, pushes, busy).await?;
                     println!(
-                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2}",
+                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2}",
                         n,
                         if busy { "full" } else { "idle" },
                         r["publish_to_live"]["p50_ms"].as_f64().unwrap_or(0.0),
@@ -98,16 +100,17 @@ async fn main() -> anyhow::Result<()> {
                         r["publish_to_live"]["max_ms"].as_f64().unwrap_or(0.0),
                         r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
                         r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
+                        r["apply_in_worker"]["p99_ms"].as_f64().unwrap_or(0.0),
                     );
                     rows.push(r);
                 }
             }
             save("reload", &Value::Array(rows))
         }
-        What::Storm { workers, jobs } => {
-            let r = storm::run(workers, jobs).await?;
+        What::Storm { workers, no_pushes } => {
+            let r = storm::run(workers, !no_pushes).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            save("storm", &r)
+            save(if no_pushes { "storm-a-a" } else { "storm" }, &r)
         }
         What::Crawl {
             products,

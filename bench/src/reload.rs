@@ -59,6 +59,8 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
+    // The worker's own share: from taking the message to the swap (its `elapsed_us`).
+    let mut applying = Vec::new();
     for n in 1..=pushes as u64 {
         let push_id = format!("bench-{n}");
         let t0 = now_us();
@@ -91,20 +93,29 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
                 .unwrap_or(arrived);
             let ms = (at - t0) as f64 / 1000.0;
             to_live.push(ms);
+            applying.push(line["elapsed_us"].as_f64().unwrap_or(0.0) / 1000.0);
             slowest = slowest.max(ms);
         }
         all_live.push(slowest);
+        if busy {
+            // Top the queue up between pushes (not just before one), so it never runs dry.
+            broker
+                .enqueue(&jobs(&site, 2_000, &format!("busy-{n}")))
+                .await;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(procs);
     broker.cleanup().await;
-    let (live, reply, all) = (
+    let (live, reply, all, apply) = (
         Summary::of(&to_live),
         Summary::of(&to_reply),
         Summary::of(&all_live),
+        Summary::of(&applying),
     );
     Ok(json!({
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
+        "apply_in_worker": apply.json(),
     }))
 }
