@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// How many jobs this worker holds unacknowledged at once.
     #[arg(long, env = "JOB_PREFETCH", default_value = "16")]
     pub prefetch: String,
+    /// Nice value of the threads that run jobs (0 to 19; 0 turns it off). The control plane
+    /// stays at the process's own priority, so under load a push is applied before job work.
+    #[arg(long, env = "JOB_NICE", default_value = "10")]
+    pub job_nice: String,
     /// Job queue type when the worker declares it: `quorum` or `classic`.
     #[arg(long, env = "JOB_QUEUE_TYPE", default_value = "quorum")]
     pub job_queue_type: String,

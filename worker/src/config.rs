@@ -20,6 +20,8 @@ pub struct Config {
     pub worker_id: String,
     pub log_format: LogFormat,
     pub prefetch: u16,
+    /// Nice value of job threads (0: left as they are).
+    pub job_nice: i32,
     pub job_queue_type: JobQueueType,
     pub limits: Limits,
     pub grace: Duration,
@@ -188,6 +190,7 @@ impl Config {
             }
         };
         let prefetch = number(&mut errors, "--prefetch", &args.prefetch, 1, 10_000);
+        let job_nice = number(&mut errors, "--job-nice", &args.job_nice, 0, 19);
         let limits = limits(&args.limits, &mut errors);
         let grace_s = number(&mut errors, "--grace-s", &args.grace_s, 0, 3600);
         let deadline_s = number(
@@ -248,6 +251,7 @@ impl Config {
             worker_id,
             log_format,
             prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            job_nice: i32::try_from(job_nice).unwrap_or(0),
             job_queue_type,
             limits,
             grace: Duration::from_secs(grace_s),
@@ -341,6 +345,7 @@ mod tests {
             "xml",
             "--prefetch",
             "0",
+            "--job-nice=-5",
             "--lua-memory-mb",
             "lots",
             "--job-queue-type",
@@ -360,6 +365,7 @@ mod tests {
                 "--log-format",
                 "--job-queue-type",
                 "--prefetch",
+                "--job-nice",
                 "--lua-memory-mb"
             ]
         );
@@ -372,5 +378,6 @@ mod tests {
         let config = Config::from_args(&cli.run).expect("valid");
         assert!(config.worker_id.starts_with("w-"));
         assert_eq!(config.prefetch, 16);
+        assert_eq!(config.job_nice, 10);
     }
 }

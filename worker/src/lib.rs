@@ -13,6 +13,7 @@ mod fetch;
 mod identity;
 mod jobs;
 pub mod local;
+pub mod priority;
 mod session;
 pub mod shutdown;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crawlfleet_worker::cli::{Cli, Command};
-use crawlfleet_worker::{app, config, shutdown, telemetry};
+use crawlfleet_worker::{app, config, priority, shutdown, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,8 +30,11 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    let job_nice = config.job_nice;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Job work runs on this runtime: its threads get the lower priority.
+        .on_thread_start(move || priority::lower_this_thread(job_nice))
         .build()
     {
         Ok(rt) => rt,
