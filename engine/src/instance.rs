@@ -53,6 +53,19 @@ impl Instance {
         sources: &Arc<Sources>,
         limits: &Limits,
     ) -> Result<Instance, LoadError> {
+        let sandbox = Sandbox::open(limits).map_err(|e| {
+            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
+        })?;
+        Self::evaluate_in(sandbox, name, sources, limits)
+    }
+
+    /// Like [`Instance::evaluate`], in `sandbox`: a state opened ahead of time and never used.
+    pub(crate) fn evaluate_in(
+        sandbox: Sandbox,
+        name: &ModuleName,
+        sources: &Arc<Sources>,
+        limits: &Limits,
+    ) -> Result<Instance, LoadError> {
         let source = sources.get(name).ok_or_else(|| {
             LoadError::new(
                 Stage::Evaluate,
@@ -62,7 +75,7 @@ impl Instance {
         let internal = |e: mlua::Error| {
             LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
         };
-        let sandbox = Sandbox::open(limits, name).map_err(internal)?;
+        sandbox.dedicate(name);
         sandbox.lua.set_app_data(SelectorCache::default());
         sandbox.lua.set_app_data(RequireContext {
             sources: Arc::clone(sources),

@@ -62,9 +62,10 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    /// A state with only whitelisted globals, a `log` table routed to tracing for `module`,
-    /// the memory limit and the interrupt-driven budget installed.
-    pub(crate) fn open(limits: &Limits, module: &ModuleName) -> mlua::Result<Sandbox> {
+    /// A state with only whitelisted globals, a `log` table routed to tracing, the memory
+    /// limit and the interrupt-driven budget installed. It belongs to no module until
+    /// [`Sandbox::dedicate`] names one, so it can be opened ahead of time.
+    pub(crate) fn open(limits: &Limits) -> mlua::Result<Sandbox> {
         let libs = StdLib::COROUTINE
             | StdLib::TABLE
             | StdLib::OS
@@ -97,7 +98,7 @@ impl Sandbox {
         }
         globals.raw_set("os", safe_os)?;
 
-        install_log(&lua, &globals, module)?;
+        install_log(&lua, &globals)?;
         install_array(&lua, &globals)?;
 
         let budget = Arc::new(Budget::default());
@@ -110,6 +111,11 @@ impl Sandbox {
             budget,
             memory_bytes: limits.memory_bytes,
         })
+    }
+
+    /// Names the module this state is for: its `log` and `print` lines carry that name.
+    pub(crate) fn dedicate(&self, module: &ModuleName) {
+        self.lua.set_app_data(LogModule(module.to_string()));
     }
 
     /// Makes builtins and globals read-only. Call once, after the engine's own globals are set.
@@ -144,12 +150,21 @@ fn install_array(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("array", array)
 }
 
+/// The module a state is dedicated to, as its log lines name it.
+struct LogModule(String);
+
+fn log_module(lua: &Lua) -> String {
+    lua.app_data_ref::<LogModule>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default()
+}
+
 /// `log.info/warn/error(message, fields?)` and `print(...)`, routed to tracing.
-fn install_log(lua: &Lua, globals: &Table, module: &ModuleName) -> mlua::Result<()> {
+fn install_log(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let log = lua.create_table()?;
     for level in ["info", "warn", "error"] {
-        let module = module.to_string();
         let f = lua.create_function(move |lua, (message, data): (Value, Option<Value>)| {
+            let module = log_module(lua);
             let message = display(&message);
             let data = match data {
                 Some(v) => serde_json::to_string(&lua.from_value::<serde_json::Value>(v)?)
@@ -171,8 +186,8 @@ fn install_log(lua: &Lua, globals: &Table, module: &ModuleName) -> mlua::Result<
     }
     globals.raw_set("log", log)?;
 
-    let module = module.to_string();
-    let print = lua.create_function(move |_, args: Variadic<Value>| {
+    let print = lua.create_function(move |lua, args: Variadic<Value>| {
+        let module = log_module(lua);
         let line: Vec<String> = args.iter().map(display).collect();
         tracing::info!(target: "rule", module = %module, "{}", line.join("\t"));
         Ok(())

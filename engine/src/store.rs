@@ -2,16 +2,31 @@
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use crate::sandbox::Sandbox;
 use crate::{Change, Limits, LoadError, ModuleSource, Rule, RuleSet};
 
 /// Holds the live [`RuleSet`]. Readers take a snapshot (an `Arc`) and never block on a reload
 /// in progress; a reload builds the next set off to the side and swaps it in one store.
-#[derive(Debug)]
+///
+/// [`RuleStore::housekeep`], run once a reload has been reported, opens the next reload's Lua
+/// state ahead of time, off the path of the next push.
 pub struct RuleStore {
     live: RwLock<Arc<RuleSet>>,
     /// One reload at a time, so each transaction starts from the set it replaces.
     writer: Mutex<()>,
     limits: Limits,
+    /// A blank sandboxed state for the next reload's module; taken by the reload (used or
+    /// not, it is never reused), opened again by `housekeep`.
+    spare: Mutex<Option<Sandbox>>,
+}
+
+impl std::fmt::Debug for RuleStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleStore")
+            .field("live", &self.snapshot())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A reload that succeeded.
@@ -26,6 +41,7 @@ impl RuleStore {
             live: RwLock::new(Arc::new(set)),
             writer: Mutex::new(()),
             limits,
+            spare: Mutex::new(None),
         }
     }
 
@@ -59,7 +75,12 @@ impl RuleStore {
     pub fn apply(&self, update: ModuleSource) -> Result<Applied, LoadError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.snapshot();
-        let (next, change) = current.prepare(update, &self.limits)?;
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (next, change) = current.prepare(update, &self.limits, spare)?;
         if change != Change::Unchanged {
             let old = std::mem::replace(
                 &mut *self.live.write().unwrap_or_else(PoisonError::into_inner),
@@ -69,5 +90,16 @@ impl RuleStore {
             drop(old);
         }
         Ok(Applied { change })
+    }
+
+    /// Work a reload leaves for later, to run once it has been reported: opens the spare state
+    /// the next reload will use (opening one is a third of a small reload). Blocking.
+    pub fn housekeep(&self) {
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.is_none() {
+            // A state that cannot be opened now is opened by the reload itself, which then
+            // reports why.
+            *spare = Sandbox::open(&self.limits).ok();
+        }
     }
 }

@@ -255,9 +255,14 @@ async fn load_base_layer(
         warn!(worker, path = %e.path, cause = %e.error, "rule file skipped");
     }
     let limits = config.limits;
-    let (set, failures) = tokio::task::spawn_blocking(move || RuleSet::load(sources, &limits))
-        .await
-        .context("loading the rules root panicked")?;
+    let (store, failures) = tokio::task::spawn_blocking(move || {
+        let (set, failures) = RuleSet::load(sources, &limits);
+        let store = RuleStore::new(set, limits);
+        store.housekeep();
+        (store, failures)
+    })
+    .await
+    .context("loading the rules root panicked")?;
     for f in &failures {
         error!(
             worker,
@@ -267,9 +272,14 @@ async fn load_base_layer(
             "rule load failed"
         );
     }
-    let modules: Vec<String> = set.modules().iter().map(|m| m.name.to_string()).collect();
+    let modules: Vec<String> = store
+        .snapshot()
+        .modules()
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
     info!(worker, root = %root.path().display(), modules = ?modules, "rules root loaded");
-    Ok(RuleStore::new(set, limits))
+    Ok(store)
 }
 
 /// Waits up to `grace` for in-flight jobs; those still running are left unacknowledged and

@@ -58,6 +58,8 @@ pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize
         }
     }
     info!(worker = %worker.identity.id, history_entries = read, applied, "caught up with the history");
+    let store = &worker.store;
+    tokio::task::block_in_place(|| store.housekeep());
     Ok(applied)
 }
 

@@ -273,7 +273,12 @@ async fn watch(root: RulesRoot, store: Arc<RuleStore>, stop: CancellationToken) 
             let version = store.snapshot().max_version() + 1;
             let update = ModuleSource::new(source.name.clone(), source.text.clone(), version);
             let store = Arc::clone(&store);
-            let result = tokio::task::spawn_blocking(move || store.apply(update)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                let result = store.apply(update);
+                store.housekeep();
+                result
+            })
+            .await;
             match result {
                 Ok(Ok(_)) => {
                     info!(worker = "local", module = %source.name, version, sha256 = %source.sha256, "rule reloaded")

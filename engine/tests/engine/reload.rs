@@ -162,3 +162,31 @@ fn a_broken_file_in_the_base_layer_does_not_keep_the_others_from_loading() {
     assert_eq!(failed, ["bad", "lib.broken", "uses_broken"]);
     assert!(set.rule("good").is_some());
 }
+
+#[test]
+fn a_reload_into_the_spare_state_is_a_reload_into_a_fresh_one() {
+    let store = store(&[("shop.a", &rule_returning("'v0'"))]);
+    // A failed update consumes the spare: the next update gets a new one, not the dirty one.
+    store.housekeep();
+    let err = store
+        .apply(src("shop.a", "leak = 'dirty'\nreturn 42", 1))
+        .expect_err("not a rule");
+    assert_eq!(err.stage, Stage::Shape);
+    store.housekeep();
+    let leaky =
+        "leak = 'v2'\nreturn { parse = function() return { items = { { v = leak } } } end }";
+    store.apply(src("shop.a", leaky, 2)).expect("applies");
+    assert_eq!(first_item(&store, "shop.a"), json!({"v": "v2"}));
+    // Globals the previous version set are gone, and the budget still holds.
+    store.housekeep();
+    store
+        .apply(src("shop.a", &rule_returning("tostring(leak)"), 3))
+        .expect("applies");
+    assert_eq!(first_item(&store, "shop.a"), json!({"v": "nil"}));
+    store.housekeep();
+    let err = store
+        .apply(src("shop.a", "while true do end", 4))
+        .expect_err("endless");
+    assert_eq!(err.stage, Stage::Budget);
+    assert_eq!(first_item(&store, "shop.a"), json!({"v": "nil"}));
+}

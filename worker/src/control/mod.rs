@@ -69,4 +69,8 @@ async fn handle(worker: &Worker, outbox: &Outbox, incoming: Incoming<ControlMess
     {
         warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
     }
+    // Only now, with the update settled and reported: open the next update's Lua state, off
+    // the path of the next push.
+    let store = &worker.store;
+    tokio::task::block_in_place(|| store.housekeep());
 }
