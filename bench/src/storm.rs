@@ -39,7 +39,6 @@ pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
     // job id → (fetched at, half-loaded)
     let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
     let mut enqueued = 0usize;
-    let mut topped_up = 0usize;
     let record = |items: Vec<crawlfleet_bus::message::Item>,
                   seen: &mut HashMap<String, (u64, bool)>| {
         for item in items {
@@ -50,25 +49,27 @@ pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
             entry.1 |= half;
         }
     };
+    // Enqueues batches until `to` jobs wait beyond the `done` ones; returns how many it added.
     let mut feed = async |broker: &crawlfleet_tests::TestBroker, done: usize, to: usize| {
+        let before = enqueued;
         while enqueued < done + to {
-            if to == BACKLOG {
-                topped_up += BATCH;
-            }
             broker
                 .enqueue(&jobs(&site, BATCH, &format!("storm-{enqueued}")))
                 .await;
             enqueued += BATCH;
         }
+        enqueued - before
     };
 
-    // Warm up 8 s (the broker settles after taking the preload), then three phases of `PHASE`: steady, storm, steady.
+    // Warm up 8 s (the broker settles after taking the preload), then three phases of
+    // `PHASE`: steady, storm, steady.
     feed(&broker, 0, PRELOAD).await;
+    let mut topped_up = 0usize;
     let warm_until = now_us() + 8_000_000;
     while now_us() < warm_until {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
         record(items, &mut seen);
-        feed(&broker, seen.len(), BACKLOG).await;
+        topped_up += feed(&broker, seen.len(), BACKLOG).await;
     }
     let phase_us = i64::try_from(PHASE.as_micros())?;
     let t0 = now_us();
@@ -94,7 +95,7 @@ pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
     while now_us() < t3 {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
         record(items, &mut seen);
-        feed(&broker, seen.len(), BACKLOG).await;
+        topped_up += feed(&broker, seen.len(), BACKLOG).await;
     }
     let (pusher, version) = pushing.await?;
     let _ = broker.replies(usize::MAX, Duration::from_millis(500)).await;
