@@ -7,6 +7,7 @@
 
 mod budget;
 mod error;
+mod html;
 mod instance;
 mod limits;
 mod lua_error;

@@ -67,10 +67,10 @@ impl UserData for LuaPage {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("select", |lua, this, css: String| {
-            this.document.select_all(lua, None, &css)
+            this.document.select_all(lua, &css)
         });
         methods.add_method("select_one", |lua, this, css: String| {
-            this.document.select_first(lua, None, &css)
+            this.document.select_first(lua, &css)
         });
         methods.add_method("json", |lua, this, ()| {
             let value: serde_json::Value = serde_json::from_str(&this.page.body)

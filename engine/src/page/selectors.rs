@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mlua::Lua;
-use scraper::Selector;
+
+use crate::html::{SelectorList, parse_selector};
 
 /// Selectors a rule version has used, by their CSS text.
 #[derive(Default)]
 pub(crate) struct SelectorCache {
-    compiled: HashMap<String, Arc<Selector>>,
+    compiled: HashMap<String, Arc<SelectorList>>,
 }
 
 /// More distinct selectors than this in one rule version is a bug in the rule; the cache
@@ -18,14 +19,14 @@ const MAX_CACHED: usize = 4096;
 
 impl SelectorCache {
     /// The compiled form of `css`, from this state's cache when it has been seen before.
-    pub(crate) fn get(lua: &Lua, css: &str) -> mlua::Result<Arc<Selector>> {
+    pub(crate) fn get(lua: &Lua, css: &str) -> mlua::Result<Arc<SelectorList>> {
         if let Some(cache) = lua.app_data_ref::<SelectorCache>()
             && let Some(found) = cache.compiled.get(css)
         {
             return Ok(Arc::clone(found));
         }
         let selector = Arc::new(
-            Selector::parse(css)
+            parse_selector(css)
                 .map_err(|e| mlua::Error::runtime(format!("bad CSS selector `{css}`: {e}")))?,
         );
         if let Some(mut cache) = lua.app_data_mut::<SelectorCache>()
