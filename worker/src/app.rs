@@ -88,6 +88,10 @@ pub async fn run(
                 Err(e) => {
                     warn!(cause = %format!("{e:#}"), "broker session failed during start-up; reconnecting");
                     bus.close().await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
                     continue;
                 }
             },
@@ -134,6 +138,12 @@ pub async fn run(
                 error!(worker = %w.identity.id, cause = %format!("{e:#}"), "broker session lost; reconnecting");
                 let _ = tokio::time::timeout(Duration::from_secs(2), links.jobs.close()).await;
                 let _ = tokio::time::timeout(Duration::from_secs(2), links.control.close()).await;
+                // Even the first retry waits (jittered): a broker restart must not bring the
+                // whole fleet back in the same millisecond.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
             }
         }
     }
