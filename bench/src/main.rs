@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         What::Reload { workers, pushes } => {
             let mut rows = Vec::new();
             println!(
-                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15}",
+                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15} {:>15}",
                 "workers",
                 "jobs",
                 "live p50 ms",
@@ -86,13 +86,14 @@ async fn main() -> anyhow::Result<()> {
                 "live max ms",
                 "all-live p99 ms",
                 "reply p99 ms",
-                "apply p99 ms"
+                "apply p99 ms",
+                "confirm p99 ms"
             );
             for n in workers {
                 for busy in [false, true] {
                     let r = reload::run(n, pushes, busy).await?;
                     println!(
-                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2}",
+                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2}",
                         n,
                         if busy { "full" } else { "idle" },
                         r["publish_to_live"]["p50_ms"].as_f64().unwrap_or(0.0),
@@ -101,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                         r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
                         r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
                         r["apply_in_worker"]["p99_ms"].as_f64().unwrap_or(0.0),
+                        r["publish_to_confirm"]["p99_ms"].as_f64().unwrap_or(0.0),
                     );
                     rows.push(r);
                 }

@@ -59,6 +59,8 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
+    // Publish to the broker's confirm, as the pusher sees it.
+    let mut to_confirm = Vec::new();
     // The worker's own share: from taking the message to the swap (its `elapsed_us`).
     let mut applying = Vec::new();
     for n in 1..=pushes as u64 {
@@ -67,6 +69,7 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
         broker
             .send_control_raw(&push_body(n, &push_id), &push_id)
             .await;
+        to_confirm.push((now_us() - t0) as f64 / 1000.0);
         let replies = broker.replies(workers, Duration::from_secs(10)).await;
         let arrived = now_us();
         for r in &replies {
@@ -107,15 +110,16 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
     }
     drop(procs);
     broker.cleanup().await;
-    let (live, reply, all, apply) = (
+    let (live, reply, all, apply, confirm) = (
         Summary::of(&to_live),
         Summary::of(&to_reply),
         Summary::of(&all_live),
         Summary::of(&applying),
+        Summary::of(&to_confirm),
     );
     Ok(json!({
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
-        "apply_in_worker": apply.json(),
+        "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
     }))
 }

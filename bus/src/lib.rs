@@ -1,4 +1,5 @@
-//! The wire: typed messages and the one module tree in the workspace that knows lapin.
+//! The wire: typed messages and the one module tree in the workspace that knows lapin; and
+//! the express lane (`express.rs`), which carries rule updates over Redis as well.
 //!
 //! A lapin `Delivery` becomes an [`Incoming`] at the edge: a decoded message (or the
 //! [`DecodeError`] that says why it is garbage), where to reply, and a [`Settle`] handle. The
@@ -6,6 +7,7 @@
 
 mod connection;
 mod decode;
+mod express;
 mod history;
 mod inbox;
 pub mod message;
@@ -15,6 +17,7 @@ mod topology;
 
 pub use connection::{Bus, BusError, redact_url};
 pub use decode::DecodeError;
+pub use express::{ExpressLane, ExpressStream};
 pub use history::History;
 pub use inbox::{Inbox, Incoming, ReplyTo, Settle};
 pub use outbox::{Headers, Outbox};

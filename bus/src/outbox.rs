@@ -61,21 +61,36 @@ impl Outbox {
         reply: Option<&ReplyTo>,
         headers: &Headers,
     ) -> Result<(), BusError> {
-        let mut props = json_props();
-        if let Some(reply) = reply {
-            props = props.with_reply_to(reply.queue.as_str().into());
-            if let Some(id) = &reply.correlation_id {
-                props = props.with_correlation_id(id.as_str().into());
-            }
-        }
-        props = with_headers(props, headers);
         let out = Outgoing {
             exchange,
             routing_key,
             body: message.encode(),
-            props,
+            props: with_headers(with_reply(json_props(), reply), headers),
         };
         Self::confirmed(self.send(out).await?).await
+    }
+
+    /// Publishes `body` like [`Outbox::publish`], and runs `meanwhile` once the broker has
+    /// the message, before its confirm is awaited: a confirm can take tens of milliseconds on
+    /// a busy broker. Returns what `meanwhile` returned and the confirm's outcome; `Err` when
+    /// the message never reached the broker (then `meanwhile` did not run).
+    pub async fn publish_meanwhile<F: Future>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: Vec<u8>,
+        reply: Option<&ReplyTo>,
+        meanwhile: F,
+    ) -> Result<(F::Output, Result<(), BusError>), BusError> {
+        let out = Outgoing {
+            exchange,
+            routing_key,
+            body,
+            props: with_reply(json_props(), reply),
+        };
+        let confirm = self.send(out).await?;
+        let done = meanwhile.await;
+        Ok((done, Self::confirmed(confirm).await))
     }
 
     /// Publishes raw bytes (for tools and tests that must send what no encoder would).
@@ -100,19 +115,12 @@ impl Outbox {
         reply: Option<&ReplyTo>,
         headers: &Headers,
     ) -> Result<(), BusError> {
-        let mut props = json_props().with_delivery_mode(2);
-        props = with_headers(props, headers);
-        if let Some(reply) = reply {
-            props = props.with_reply_to(reply.queue.as_str().into());
-            if let Some(id) = &reply.correlation_id {
-                props = props.with_correlation_id(id.as_str().into());
-            }
-        }
+        let props = json_props().with_delivery_mode(2);
         let out = Outgoing {
             exchange,
             routing_key,
             body: body.to_vec(),
-            props,
+            props: with_headers(with_reply(props, reply), headers),
         };
         Self::confirmed(self.send(out).await?).await
     }
@@ -153,6 +161,17 @@ impl Outbox {
             return Err(BusError::Nacked);
         }
         Ok(())
+    }
+}
+
+fn with_reply(props: BasicProperties, reply: Option<&ReplyTo>) -> BasicProperties {
+    let Some(reply) = reply else {
+        return props;
+    };
+    let props = props.with_reply_to(reply.queue.as_str().into());
+    match &reply.correlation_id {
+        Some(id) => props.with_correlation_id(id.as_str().into()),
+        None => props,
     }
 }
 

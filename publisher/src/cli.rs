@@ -114,6 +114,10 @@ pub(crate) struct DeliveryArgs {
     /// Sign the update with the ed25519 secret key in this file (see `publisher keygen`).
     #[arg(long, env = "CRAWLFLEET_SIGN_KEY")]
     pub(crate) sign_key: Option<PathBuf>,
+    /// Redis URL of the fleet's express lane: the update is relayed there too, and workers
+    /// started with the same --express-url apply it without waiting for the broker.
+    #[arg(long, env = "EXPRESS_URL")]
+    pub(crate) express_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::collections::BTreeMap;
 
+use crawlfleet_bus::ExpressLane;
 use crawlfleet_bus::message::{ControlMessage, Pong, RuleUpdate, Targets};
 use crawlfleet_engine::{ModuleName, sha256_hex};
 use tokio::time::Instant;
@@ -75,6 +76,18 @@ pub(crate) async fn deliver(
             })?)
         }
     };
+    let express = match how.express_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        None => None,
+        Some(url) if !url.starts_with("redis://") => {
+            return Err(Failure::usage(format!(
+                "--express-url: `{url}` is not a redis:// URL"
+            )));
+        }
+        Some(url) => Some(
+            ExpressLane::new(url, fleet.topology())
+                .map_err(|e| Failure::usage(format!("--express-url: {e}")))?,
+        ),
+    };
     let version = delivery.version.unwrap_or_else(|| {
         let live_max = live
             .values()
@@ -105,9 +118,15 @@ pub(crate) async fn deliver(
             .map_err(|e| Failure::usage(format!("cannot sign: {e}")))?;
     }
     let expected: Vec<String> = live.keys().filter(|w| update.selects(w)).cloned().collect();
-    fleet
-        .broadcast(&ControlMessage::Update(update), &push_id)
-        .await?;
+    let message = ControlMessage::Update(update);
+    match &express {
+        None => fleet.broadcast(&message, &push_id).await?,
+        Some(lane) => match fleet.broadcast_express(&message, &push_id, lane).await? {
+            Ok(n) => println!("express lane: handed to {n} subscribed worker(s)"),
+            // The broker's copy is on its way: slower, not lost.
+            Err(e) => eprintln!("publisher: warning: {e}; the broker delivers the update"),
+        },
+    }
     tracing::info!(
         module = %delivery.module, version, sha256 = %sha256, push_id = %push_id,
         signed = signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"

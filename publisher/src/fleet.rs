@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crawlfleet_bus::message::{ControlMessage, Ping, Pong, ReloadReply, Reply, RuleUpdate};
-use crawlfleet_bus::{Bus, Inbox, JobQueueType, Outbox, ReplyTo, Topology};
+use crawlfleet_bus::message::{ControlMessage, Encode, Ping, Pong, ReloadReply, Reply, RuleUpdate};
+use crawlfleet_bus::{Bus, BusError, ExpressLane, Inbox, JobQueueType, Outbox, ReplyTo, Topology};
 use tokio::time::Instant;
 
 use crate::Failure;
@@ -20,6 +20,11 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
+    /// The topology the fleet was reached with.
+    pub(crate) fn topology(&self) -> &Topology {
+        self.bus.topology()
+    }
+
     pub(crate) async fn connect(global: &Global) -> Result<Fleet, Failure> {
         let topology = Topology::new(&global.prefix, JobQueueType::Quorum);
         let instance = uuid::Uuid::new_v4().to_string();
@@ -59,6 +64,46 @@ impl Fleet {
             )
             .await?;
         Ok(())
+    }
+
+    /// Publishes an update to every worker like [`Fleet::broadcast`], and relays it on the
+    /// express lane while the broker's confirm is on its way. Returns how many workers the
+    /// lane reached, or why it reached none; `Err` only when the broker did not take or
+    /// confirm the update.
+    pub(crate) async fn broadcast_express(
+        &self,
+        message: &ControlMessage,
+        correlation_id: &str,
+        lane: &ExpressLane,
+    ) -> Result<Result<u64, BusError>, Failure> {
+        let reply = ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation_id.to_owned()),
+        };
+        let body = message.encode();
+        let (relayed, confirmed) = self
+            .outbox
+            .publish_meanwhile(
+                &self.bus.topology().control_exchange(),
+                message.routing_key(),
+                body.clone(),
+                Some(&reply),
+                lane.publish(&body),
+            )
+            .await?;
+        if let Err(e) = confirmed {
+            let reached = match relayed {
+                Ok(n) if n > 0 => format!(
+                    "; the express lane had already handed it to {n} worker(s), which may run it: push again so that the history has it"
+                ),
+                _ => String::new(),
+            };
+            return Err(Failure {
+                code: crate::EXIT_INCOMPLETE,
+                message: format!("{e}{reached}"),
+            });
+        }
+        Ok(relayed)
     }
 
     /// Live membership: every worker that answers a ping within the ping window, by id.

@@ -4,6 +4,7 @@
 mod cli;
 mod crawl;
 mod deploy;
+mod express;
 mod faults;
 mod fleet_ops;
 mod reload;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use crawlfleet_bus::{Bus, Topology};
+use crawlfleet_bus::{Bus, ExpressLane, Topology};
 use crawlfleet_engine::{RuleSet, RuleStore, RulesRoot};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::admin::{self, Metrics};
 use crate::backoff::Backoff;
 use crate::config::Config;
+use crate::control::express::Express;
 use crate::crawl::{Dedup, Pipeline};
 use crate::fetch::Fetcher;
 use crate::identity::Identity;
@@ -70,6 +71,19 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let name = format!("crawlfleet worker {}", config.worker_id);
+    let express = match &config.express_url {
+        None => None,
+        Some(url) => {
+            let lane = ExpressLane::new(url, &topology).context("--express-url")?;
+            Some(Arc::new(tokio::sync::Mutex::new(Express::start(
+                lane,
+                config.worker_id.clone(),
+                backoff.clone(),
+                &control,
+                shutdown.clone(),
+            ))))
+        }
+    };
 
     loop {
         let control_conn = connect(&config, &name, &control, &topology, &mut backoff, &shutdown);
@@ -115,6 +129,7 @@ pub async fn run(
         let links = session::Links {
             control: bus,
             jobs: jobs_bus,
+            express: express.clone(),
         };
         match session::serve(
             &w,

@@ -122,6 +122,11 @@ pub struct RunArgs {
     /// or wrongly signed updates, and versions not newer than the live one, are rejected.
     #[arg(long, env = "TRUSTED_KEYS")]
     pub trusted_keys: Option<String>,
+    /// Redis URL of the express lane: rule updates published there as well reach this worker
+    /// without queueing behind job traffic on the broker. The broker's copy is still the one
+    /// acked, replied to and kept in the history. Off when unset.
+    #[arg(long, env = "EXPRESS_URL")]
+    pub express_url: Option<String>,
     /// Address of the admin endpoint (/metrics, /healthz, /readyz); `off` disables it.
     #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9464")]
     pub admin_addr: String,

@@ -31,6 +31,8 @@ pub struct Config {
     pub trusted_keys: Vec<crawlfleet_bus::signature::PublicKey>,
     /// Where /metrics, /healthz and /readyz are served (`None`: off).
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// Redis URL of the express lane for rule updates (`None`: broker only).
+    pub express_url: Option<String>,
     pub crawl: CrawlConfig,
 }
 
@@ -239,6 +241,12 @@ impl Config {
                 }
             },
         };
+        let express_url = args.express_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &express_url
+            && !url.starts_with("redis://")
+        {
+            errors.push(format!("--express-url: `{url}` is not a redis:// URL"));
+        }
         let crawl = CrawlConfig::from_args(&args.crawl, &mut errors);
 
         if !errors.is_empty() {
@@ -260,6 +268,7 @@ impl Config {
             reconnect_max: Duration::from_millis(reconnect_max),
             trusted_keys,
             admin_addr,
+            express_url,
             crawl,
         })
     }

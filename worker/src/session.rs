@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crawlfleet_bus::Bus;
 use tokio::runtime::Handle;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -13,14 +14,17 @@ use tracing::info;
 use crate::app::Worker;
 use crate::backoff::Backoff;
 use crate::config::Config;
+use crate::control::express::Express;
 use crate::{catchup, control, jobs};
 
-/// A session's two broker connections.
+/// A session's two broker connections, and the express lane when it is on.
 pub(crate) struct Links {
     /// Control queue, history and replies; opened on (and served by) the control runtime.
     pub(crate) control: Bus,
     /// Jobs in, items and follow-ups out.
     pub(crate) jobs: Bus,
+    /// Updates relayed by Redis; outlives sessions (it does not depend on the broker).
+    pub(crate) express: Option<Arc<Mutex<Express>>>,
 }
 
 pub(crate) async fn serve(
@@ -60,6 +64,7 @@ pub(crate) async fn serve(
         Arc::clone(worker),
         control_inbox,
         control_outbox,
+        links.express.clone(),
         stop.clone(),
     ));
     let mut jobs = tokio::spawn(jobs::run(

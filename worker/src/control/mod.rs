@@ -1,41 +1,83 @@
 //! The control loop: one message at a time from this worker's own queue, on its own
-//! connection and runtime, so job processing never delays a reload. Dispatches on
-//! [`ControlMessage`].
+//! connection and runtime, so job processing never delays a reload; with the express lane
+//! on, its copies of updates are taken in the same loop. Dispatches on [`ControlMessage`].
 
+pub(crate) mod express;
 mod ping;
 pub(crate) mod update;
 
 use std::sync::Arc;
 
 use anyhow::bail;
-use crawlfleet_bus::message::{ControlMessage, Reply};
+use crawlfleet_bus::message::{ControlMessage, Reply, RuleUpdate};
 use crawlfleet_bus::{Inbox, Incoming, Outbox};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use crate::app::Worker;
+use express::{Express, Recent};
 
 pub(crate) async fn run(
     worker: Arc<Worker>,
     mut inbox: Inbox<ControlMessage>,
     outbox: Outbox,
+    express: Option<Arc<Mutex<Express>>>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    // One control loop at a time holds the lane (a new session's waits for the old one's).
+    let mut lane = match &express {
+        Some(lane) => Some(lane.lock().await),
+        None => None,
+    };
     loop {
-        let incoming = tokio::select! {
+        tokio::select! {
             biased;
             _ = stop.cancelled() => return Ok(()),
+            update = next_express(lane.as_deref_mut()) => {
+                if let Some(lane) = lane.as_deref_mut() {
+                    express_copy(&worker, &mut lane.recent, update).await;
+                }
+            }
             next = inbox.next() => match next {
                 None => bail!("the control consumer ended"),
                 Some(Err(e)) => return Err(e.into()),
-                Some(Ok(incoming)) => incoming,
+                Some(Ok(incoming)) => {
+                    let recent = lane.as_deref_mut().map(|l| &mut l.recent);
+                    handle(&worker, &outbox, incoming, recent).await;
+                }
             },
-        };
-        handle(&worker, &outbox, incoming).await;
+        }
     }
 }
 
-async fn handle(worker: &Worker, outbox: &Outbox, incoming: Incoming<ControlMessage>) {
+async fn next_express(lane: Option<&mut Express>) -> RuleUpdate {
+    match lane {
+        Some(lane) => lane.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An update from the express lane: applied unless its broker copy got here first. Nothing
+/// to settle or answer: the broker copy is.
+async fn express_copy(worker: &Worker, recent: &mut Recent, u: RuleUpdate) {
+    let digest = express::digest(&u);
+    if recent.find(&digest).is_some() {
+        debug!(worker = %worker.identity.id, push_id = %u.push_id, "express copy of an update already handled");
+        return;
+    }
+    let outcome = update::apply(worker, Ok(u), update::Via::Express).await;
+    recent.remember(digest, &outcome.reply);
+    let store = &worker.store;
+    tokio::task::block_in_place(|| store.housekeep());
+}
+
+async fn handle(
+    worker: &Worker,
+    outbox: &Outbox,
+    incoming: Incoming<ControlMessage>,
+    recent: Option<&mut Recent>,
+) {
     let Incoming {
         message,
         reply_to,
@@ -45,8 +87,25 @@ async fn handle(worker: &Worker, outbox: &Outbox, incoming: Incoming<ControlMess
     let (reply, ack) = match message {
         Ok(ControlMessage::Ping(ping)) => (Some(Reply::Pong(ping::pong(worker, ping))), true),
         Ok(ControlMessage::Update(u)) => {
-            let outcome = update::apply(worker, Ok(u), update::Via::Push).await;
-            (Some(Reply::Reload(outcome.reply)), outcome.ack)
+            let digest = recent.as_ref().map(|_| express::digest(&u));
+            let earlier = recent
+                .as_deref()
+                .zip(digest.as_deref())
+                .and_then(|(r, d)| r.find(d).cloned());
+            match earlier {
+                // Live since its express copy: settle and answer with that outcome.
+                Some(reply) => {
+                    info!(worker = %worker.identity.id, push_id = %u.push_id, module = %u.module, version = u.version, "update already applied from the express lane");
+                    (Some(Reply::Reload(reply)), true)
+                }
+                None => {
+                    let outcome = update::apply(worker, Ok(u), update::Via::Push).await;
+                    if let (Some(recent), Some(digest)) = (recent, digest) {
+                        recent.remember(digest, &outcome.reply);
+                    }
+                    (Some(Reply::Reload(outcome.reply)), outcome.ack)
+                }
+            }
         }
         // Sync markers are for the history stream; one routed here is harmless.
         Ok(ControlMessage::Sync(_)) => (None, true),

@@ -24,6 +24,8 @@ pub(crate) enum Via {
     Push,
     /// Replayed from the history stream at start-up or after a reconnect.
     CatchUp,
+    /// Relayed by the express lane (Redis), ahead of the broker's copy.
+    Express,
 }
 
 impl Via {
@@ -31,6 +33,7 @@ impl Via {
         match self {
             Via::Push => "push",
             Via::CatchUp => "catch-up",
+            Via::Express => "express",
         }
     }
 }

@@ -1,0 +1,213 @@
+//! The express lane: updates relayed by Redis are live before the broker's copy, which is
+//! then settled and answered without a second reload; a lane that is down, or carries
+//! garbage or bad updates, changes nothing the broker path guarantees.
+
+use std::time::Duration;
+
+use crawlfleet_bus::ExpressLane;
+use crawlfleet_bus::message::{ControlMessage, Encode, ReloadStatus, Reply, RuleUpdate};
+use crawlfleet_tests::{RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const SECOND: Duration = Duration::from_secs(1);
+const REDIS: &str = "redis://127.0.0.1:6379/";
+
+fn rule(tag: &str) -> String {
+    format!(
+        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
+    )
+}
+
+async fn push(broker: &TestBroker, rules: &RulesDir, source: &str) -> crawlfleet_tests::CliOutput {
+    let file = rules.scratch("a.lua", source);
+    run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+            "--express-url",
+            REDIS,
+        ],
+    )
+    .await
+}
+
+fn via(line: &Value) -> &str {
+    line["via"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a_second_reload() {
+    let mut broker = TestBroker::new("express").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers
+            .push(WorkerProc::start(&broker.prefix, rules.path(), &["--express-url", REDIS]).await);
+    }
+    for w in &workers {
+        w.ready().await;
+        w.wait_for("express lane subscribed", |_| true, 10 * SECOND)
+            .await;
+    }
+
+    // The express copy alone first: live from it, with no broker message to settle.
+    let source = rule("v1");
+    let update = ControlMessage::Update(RuleUpdate {
+        module: "shop.a".to_owned(),
+        path: "shop/a.lua".to_owned(),
+        sha256: Some(
+            Sha256::digest(source.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        ),
+        source: Some(source),
+        version: 1,
+        push_id: "p-express".to_owned(),
+        ..RuleUpdate::default()
+    });
+    let lane = ExpressLane::new(REDIS, broker.topology()).expect("lane");
+    assert_eq!(lane.publish(&update.encode()).await.expect("publish"), 2);
+    for w in &workers {
+        let reloaded = w.wait_count("rule reloaded", 1, 5 * SECOND).await;
+        assert_eq!(via(&reloaded[0]), "express", "{}", w.dump());
+    }
+    // Then the broker's copy: settled and answered with the express outcome, no second reload.
+    broker.send_control(&update, "p-express").await;
+    let replies = broker.replies(2, 10 * SECOND).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for r in &replies {
+        assert!(
+            matches!(r, Reply::Reload(r) if r.status == ReloadStatus::Applied && r.version == Some(1)),
+            "{r:?}"
+        );
+    }
+    for w in &workers {
+        let answered = w
+            .wait_count(
+                "update already applied from the express lane",
+                1,
+                5 * SECOND,
+            )
+            .await;
+        assert_eq!(answered.len(), 1, "{}", w.dump());
+        assert_eq!(w.events("rule reloaded").len(), 1, "{}", w.dump());
+    }
+
+    // Through the publisher: one reload per worker, from whichever copy came first.
+    let out = push(&broker, &rules, &rule("v2")).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("express lane: handed to 2"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("applied 2/2"), "{}", out.stdout);
+    for w in &workers {
+        let reloaded = w.wait_count("rule reloaded", 2, 5 * SECOND).await;
+        assert_eq!(reloaded.len(), 2, "{}", w.dump());
+    }
+    let unacked = broker.unacked().await;
+    for w in &workers {
+        assert_eq!(unacked.get(&w.queue), Some(&0), "{unacked:?}");
+    }
+    // New jobs run the new version.
+    let site = TestSite::start(
+        [(
+            "/x".to_owned(),
+            crawlfleet_tests::Route::Html("<p>x</p>".to_owned()),
+        )]
+        .into(),
+    )
+    .await;
+    broker
+        .enqueue(&[page_job("j-express", site.url("/x"), "shop.a")])
+        .await;
+    let items = broker.items(1, 10 * SECOND).await;
+    assert_eq!(
+        items
+            .first()
+            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
+        Some((Some("v2"), 2))
+    );
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing() {
+    let broker = TestBroker::new("express-bad").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    // Nothing listens on port 1: this worker never gets the lane.
+    let down = WorkerProc::start(
+        &broker.prefix,
+        rules.path(),
+        &["--express-url", "redis://127.0.0.1:1/"],
+    )
+    .await;
+    let up = WorkerProc::start(&broker.prefix, rules.path(), &["--express-url", REDIS]).await;
+    down.ready().await;
+    up.ready().await;
+    down.wait_for(
+        "cannot subscribe to the express lane",
+        |_| true,
+        10 * SECOND,
+    )
+    .await;
+    up.wait_for("express lane subscribed", |_| true, 10 * SECOND)
+        .await;
+
+    let lane = ExpressLane::new(REDIS, broker.topology()).expect("lane");
+    for garbage in [
+        &b"not json"[..],
+        b"{\"type\":\"update\"}",
+        b"{\"type\":\"ping\",\"ping_id\":\"x\"}",
+    ] {
+        assert_eq!(lane.publish(garbage).await.expect("publish"), 1);
+    }
+    up.wait_count("garbage on the express lane", 2, 5 * SECOND)
+        .await;
+
+    // A module that fails as it loads, through both lanes: refused by both workers, reported,
+    // nothing replaced.
+    let out = push(&broker, &rules, "error('refused at load')\nreturn {}").await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("applied 0/2"), "{}", out.stdout);
+    let failed = up.wait_count("rule reload failed", 2, 5 * SECOND).await;
+    let mut vias: Vec<&str> = failed.iter().map(via).collect();
+    vias.sort_unstable();
+    assert_eq!(
+        vias,
+        ["express", "push"],
+        "a failure is not remembered: the broker copy is tried"
+    );
+    assert_eq!(
+        down.wait_count("rule reload failed", 1, 5 * SECOND)
+            .await
+            .len(),
+        1
+    );
+
+    // A good update: the worker without the lane takes it from the broker.
+    let out = push(&broker, &rules, &rule("v2")).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("express lane: handed to 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        via(&down.wait_count("rule reloaded", 1, 5 * SECOND).await[0]),
+        "push"
+    );
+    // The other takes it from whichever copy comes first (on an idle broker, either may), once.
+    let up_reloaded = up.wait_count("rule reloaded", 1, 5 * SECOND).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(up.events("rule reloaded").len(), 1, "{up_reloaded:?}");
+    broker.cleanup().await;
+}
