@@ -14,7 +14,11 @@ pub struct Fleet {
     pub rules: RulesDir,
 }
 
-pub async fn start(tag: &str, workers: usize) -> anyhow::Result<Fleet> {
+/// The Redis the express lane runs on in benchmarks.
+pub const EXPRESS_URL: &str = "redis://127.0.0.1:6379/";
+
+/// Starts the fleet; with `express`, the workers also take updates from the express lane.
+pub async fn start(tag: &str, workers: usize, express: bool) -> anyhow::Result<Fleet> {
     let broker = TestBroker::new(tag).await;
     let rules = RulesDir::new(&broker.prefix);
     rules.write("bench.r", &rule(0));
@@ -26,7 +30,10 @@ pub async fn start(tag: &str, workers: usize) -> anyhow::Result<Fleet> {
     .await?;
     let mut procs = Vec::new();
     for _ in 0..workers {
-        let args = ["--prefetch", "32", "--obey-robots", "false"];
+        let mut args = vec!["--prefetch", "32", "--obey-robots", "false"];
+        if express {
+            args.extend(["--express-url", EXPRESS_URL]);
+        }
         procs.push(WorkerProc::start(&broker.prefix, rules.path(), &args).await);
     }
     for w in &procs {

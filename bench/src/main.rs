@@ -31,6 +31,10 @@ enum What {
         workers: Vec<usize>,
         #[arg(long, default_value_t = 30)]
         pushes: usize,
+        /// How pushes travel: `broker` (the fanout alone) and/or `express` (also relayed by
+        /// the Redis express lane at 127.0.0.1:6379).
+        #[arg(long, value_delimiter = ',', default_value = "broker,express")]
+        lanes: Vec<String>,
     },
     /// 20 pushes/s for 10 s while jobs flow: throughput, lost jobs, half-loaded rules.
     Storm {
@@ -40,6 +44,9 @@ enum What {
         /// ratio should be 1).
         #[arg(long)]
         no_pushes: bool,
+        /// Relay the pushes on the Redis express lane too (workers subscribed).
+        #[arg(long)]
+        express: bool,
     },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
@@ -75,10 +82,21 @@ fn bin_dir() -> PathBuf {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.what {
-        What::Reload { workers, pushes } => {
+        What::Reload {
+            workers,
+            pushes,
+            lanes,
+        } => {
+            if let Some(bad) = lanes
+                .iter()
+                .find(|l| !matches!(l.as_str(), "broker" | "express"))
+            {
+                anyhow::bail!("--lanes: `{bad}` is not `broker` or `express`");
+            }
             let mut rows = Vec::new();
             println!(
-                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15} {:>15}",
+                "{:>8} {:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15} {:>15}",
+                "lane",
                 "workers",
                 "jobs",
                 "live p50 ms",
@@ -89,30 +107,42 @@ async fn main() -> anyhow::Result<()> {
                 "apply p99 ms",
                 "confirm p99 ms"
             );
-            for n in workers {
-                for busy in [false, true] {
-                    let r = reload::run(n, pushes, busy).await?;
-                    println!(
-                        "{:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2}",
-                        n,
-                        if busy { "full" } else { "idle" },
-                        r["publish_to_live"]["p50_ms"].as_f64().unwrap_or(0.0),
-                        r["publish_to_live"]["p99_ms"].as_f64().unwrap_or(0.0),
-                        r["publish_to_live"]["max_ms"].as_f64().unwrap_or(0.0),
-                        r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
-                        r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
-                        r["apply_in_worker"]["p99_ms"].as_f64().unwrap_or(0.0),
-                        r["publish_to_confirm"]["p99_ms"].as_f64().unwrap_or(0.0),
-                    );
-                    rows.push(r);
+            for lane in &lanes {
+                for n in &workers {
+                    for busy in [false, true] {
+                        let r = reload::run(*n, pushes, busy, lane == "express").await?;
+                        println!(
+                            "{:>8} {:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2}",
+                            lane,
+                            n,
+                            if busy { "full" } else { "idle" },
+                            r["publish_to_live"]["p50_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_live"]["p99_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_live"]["max_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
+                            r["apply_in_worker"]["p99_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_confirm"]["p99_ms"].as_f64().unwrap_or(0.0),
+                        );
+                        rows.push(r);
+                    }
                 }
             }
             save("reload", &Value::Array(rows))
         }
-        What::Storm { workers, no_pushes } => {
-            let r = storm::run(workers, !no_pushes).await?;
+        What::Storm {
+            workers,
+            no_pushes,
+            express,
+        } => {
+            let r = storm::run(workers, !no_pushes, express).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            save(if no_pushes { "storm-a-a" } else { "storm" }, &r)
+            let name = match (no_pushes, express) {
+                (true, _) => "storm-a-a",
+                (false, true) => "storm-express",
+                (false, false) => "storm",
+            };
+            save(name, &r)
         }
         What::Crawl {
             products,

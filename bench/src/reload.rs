@@ -46,13 +46,26 @@ pub fn jobs(site: &Site, n: usize, tag: &str) -> Vec<Job> {
         .collect()
 }
 
-pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Value> {
+/// With `express`, workers subscribe to the express lane and each push is relayed there too.
+pub async fn run(
+    workers: usize,
+    pushes: usize,
+    busy: bool,
+    express: bool,
+) -> anyhow::Result<Value> {
     let crate::fleet::Fleet {
         mut broker,
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start(&format!("bench-reload-{workers}"), workers).await?;
+    } = crate::fleet::start(&format!("bench-reload-{workers}"), workers, express).await?;
+    let lane = match express {
+        true => Some(crawlfleet_bus::ExpressLane::new(
+            crate::fleet::EXPRESS_URL,
+            broker.topology(),
+        )?),
+        false => None,
+    };
     if busy {
         // Far more jobs than the fleet does during the pushes: the queue stays full.
         broker.enqueue(&jobs(&site, 30_000, "busy")).await;
@@ -66,9 +79,13 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
     for n in 1..=pushes as u64 {
         let push_id = format!("bench-{n}");
         let t0 = now_us();
-        broker
-            .send_control_raw(&push_body(n, &push_id), &push_id)
-            .await;
+        let body = push_body(n, &push_id);
+        match &lane {
+            Some(lane) => {
+                broker.send_control_express(&body, &push_id, lane).await;
+            }
+            None => broker.send_control_raw(&body, &push_id).await,
+        }
         to_confirm.push((now_us() - t0) as f64 / 1000.0);
         let replies = broker.replies(workers, Duration::from_secs(10)).await;
         let arrived = now_us();
@@ -119,6 +136,7 @@ pub async fn run(workers: usize, pushes: usize, busy: bool) -> anyhow::Result<Va
     );
     Ok(json!({
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
+        "lane": if express { "express" } else { "broker" },
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
         "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
     }))

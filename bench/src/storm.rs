@@ -28,13 +28,20 @@ const PHASE: Duration = Duration::from_secs(10);
 
 /// One run: `pushes` says whether the middle phase gets its storm (off: an A/A run that
 /// checks the harness itself, whose ratio should be 1).
-pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
+pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<Value> {
     let crate::fleet::Fleet {
         mut broker,
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start("bench-storm", workers).await?;
+    } = crate::fleet::start("bench-storm", workers, express).await?;
+    let lane = match express {
+        true => Some(crawlfleet_bus::ExpressLane::new(
+            crate::fleet::EXPRESS_URL,
+            broker.topology(),
+        )?),
+        false => None,
+    };
 
     // job id → (fetched at, half-loaded)
     let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
@@ -89,7 +96,12 @@ pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
             tokio::time::sleep(Duration::from_micros(wait)).await;
             version += 1;
             let body = push_body(version, &format!("storm-{version}"));
-            pusher.send_control_raw(&body, "storm").await;
+            match &lane {
+                Some(lane) => {
+                    pusher.send_control_express(&body, "storm", lane).await;
+                }
+                None => pusher.send_control_raw(&body, "storm").await,
+            }
         }
     });
     while now_us() < t3 {
@@ -124,7 +136,7 @@ pub async fn run(workers: usize, pushes: bool) -> anyhow::Result<Value> {
     );
     let steady = (before + after) / 2.0;
     Ok(json!({
-        "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
+        "express": express, "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
         "reloads_logged": reloaded,
         "steady_before_jobs_per_s": before, "storm_jobs_per_s": during,
         "steady_after_jobs_per_s": after,

@@ -133,6 +133,34 @@ impl TestBroker {
             .expect("publish control");
     }
 
+    /// Publishes raw update bytes to the broker and, while its confirm is on the way, on the
+    /// express lane, as `publisher push-rule --express-url` does; returns how many
+    /// subscribers the lane reached.
+    pub async fn send_control_express(
+        &self,
+        body: &[u8],
+        correlation: &str,
+        lane: &crawlfleet_bus::ExpressLane,
+    ) -> u64 {
+        let reply = ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation.to_owned()),
+        };
+        let (relayed, confirmed) = self
+            .outbox
+            .publish_meanwhile(
+                &self.topology().control_exchange(),
+                crawlfleet_bus::ROUTE_UPDATE,
+                body.to_vec(),
+                Some(&reply),
+                lane.publish(body),
+            )
+            .await
+            .expect("publish control");
+        confirmed.expect("broker confirm");
+        relayed.expect("express publish")
+    }
+
     /// Publishes a typed control message.
     pub async fn send_control(&self, message: &ControlMessage, correlation: &str) {
         use crawlfleet_bus::message::Encode;
