@@ -14,6 +14,15 @@ pub struct Fleet {
     pub rules: RulesDir,
 }
 
+/// Start-up and control-plane lines only: the harness parses every line a worker writes, and
+/// with per-job lines on, that parsing (at normal priority, thousands of lines a second)
+/// competes for the CPU with the fleet it measures.
+const QUIET: (&str, &str) = (
+    "RUST_LOG",
+    "warn,crawlfleet_worker::app=info,crawlfleet_worker::session=info,\
+     crawlfleet_worker::catchup=info,crawlfleet_worker::control=info",
+);
+
 /// The Redis the express lane runs on in benchmarks.
 pub const EXPRESS_URL: &str = "redis://127.0.0.1:6379/";
 
@@ -34,7 +43,7 @@ pub async fn start(tag: &str, workers: usize, express: bool) -> anyhow::Result<F
         if express {
             args.extend(["--express-url", EXPRESS_URL]);
         }
-        procs.push(WorkerProc::start(&broker.prefix, rules.path(), &args).await);
+        procs.push(WorkerProc::start_with_env(&broker.prefix, rules.path(), &args, &[QUIET]).await);
     }
     for w in &procs {
         w.ready().await;

@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let mut rows = Vec::new();
             println!(
-                "{:>8} {:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15} {:>15}",
+                "{:>8} {:>7} {:>6} {:>14} {:>14} {:>14} {:>16} {:>16} {:>15} {:>15} {:>15}",
                 "lane",
                 "workers",
                 "jobs",
@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 "live max ms",
                 "all-live p99 ms",
                 "reply p99 ms",
+                "receipt p99 ms",
                 "apply p99 ms",
                 "confirm p99 ms"
             );
@@ -112,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
                     for busy in [false, true] {
                         let r = reload::run(*n, pushes, busy, lane == "express").await?;
                         println!(
-                            "{:>8} {:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2}",
+                            "{:>8} {:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2} {:>15.2}",
                             lane,
                             n,
                             if busy { "full" } else { "idle" },
@@ -121,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
                             r["publish_to_live"]["max_ms"].as_f64().unwrap_or(0.0),
                             r["publish_to_all_live"]["p99_ms"].as_f64().unwrap_or(0.0),
                             r["publish_to_last_reply"]["p99_ms"].as_f64().unwrap_or(0.0),
+                            r["publish_to_receipt"]["p99_ms"].as_f64().unwrap_or(0.0),
                             r["apply_in_worker"]["p99_ms"].as_f64().unwrap_or(0.0),
                             r["publish_to_confirm"]["p99_ms"].as_f64().unwrap_or(0.0),
                         );

@@ -12,6 +12,21 @@ use crate::clock::{now_us, parse_rfc3339_us};
 use crate::site::Site;
 use crate::stats::Summary;
 
+/// Jobs queued before the first push while jobs flow: more than 16 workers take while the
+/// pushes last.
+const PRELOAD: usize = 300_000;
+
+/// Jobs per second the fleet takes from a full queue, over a second.
+async fn take_rate(broker: &crawlfleet_tests::TestBroker) -> anyhow::Result<f64> {
+    let queue = broker.topology().jobs_queue();
+    let depth = async || broker.depth(&queue).await;
+    let (before, t0) = (depth().await, std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = depth().await;
+    anyhow::ensure!(after > 0, "the job queue ran dry while measuring its rate");
+    Ok(before.saturating_sub(after) as f64 / t0.elapsed().as_secs_f64())
+}
+
 pub fn rule(version: u64) -> String {
     format!(
         "local V = {version}\nreturn {{ parse = function(page) return {{ items = {{ {{ v = V }} }} }} end }}\n"
@@ -32,10 +47,15 @@ pub fn push_body(version: u64, push_id: &str) -> Vec<u8> {
 
 /// Jobs on a tiny page of the generated site (the index), parsed by `bench.r`.
 pub fn jobs(site: &Site, n: usize, tag: &str) -> Vec<Job> {
+    jobs_at(&site.url("/robots.txt"), n, tag)
+}
+
+/// `n` jobs on `url`, parsed by `bench.r`.
+fn jobs_at(url: &str, n: usize, tag: &str) -> Vec<Job> {
     (0..n)
         .map(|i| Job {
             id: format!("{tag}-{i}"),
-            url: site.url("/robots.txt"),
+            url: url.to_owned(),
             rule: "bench.r".to_owned(),
             depth: 0,
             meta: json!({}),
@@ -66,16 +86,27 @@ pub async fn run(
         )?),
         false => None,
     };
-    if busy {
-        // Far more jobs than the fleet does during the pushes: the queue stays full.
-        broker.enqueue(&jobs(&site, 30_000, "busy")).await;
+    // With jobs flowing: a queue deep enough for every push, filled before the first, so the
+    // harness publishes nothing but the pushes while it measures; the fleet's rate is taken
+    // over a second once it runs at speed.
+    let rate = if busy {
+        for k in 0..PRELOAD / 10_000 {
+            broker
+                .enqueue(&jobs(&site, 10_000, &format!("busy-{k}")))
+                .await;
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        Some(take_rate(&broker).await?)
+    } else {
+        None
+    };
     let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
     // Publish to the broker's confirm, as the pusher sees it.
     let mut to_confirm = Vec::new();
     // The worker's own share: from taking the message to the swap (its `elapsed_us`).
     let mut applying = Vec::new();
+    // Publish to the worker taking the message (its live time less its own share).
+    let mut to_receipt = Vec::new();
     for n in 1..=pushes as u64 {
         let push_id = format!("bench-{n}");
         let t0 = now_us();
@@ -113,18 +144,26 @@ pub async fn run(
                 .unwrap_or(arrived);
             let ms = (at - t0) as f64 / 1000.0;
             to_live.push(ms);
-            applying.push(line["elapsed_us"].as_f64().unwrap_or(0.0) / 1000.0);
+            let own = line["elapsed_us"].as_f64().unwrap_or(0.0) / 1000.0;
+            applying.push(own);
+            to_receipt.push(ms - own);
             slowest = slowest.max(ms);
         }
         all_live.push(slowest);
-        if busy {
-            // Top the queue up between pushes (not just before one), so it never runs dry.
-            broker
-                .enqueue(&jobs(&site, 2_000, &format!("busy-{n}")))
-                .await;
-        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Jobs still waiting after the last push: the queue never ran dry.
+    let waiting = match rate {
+        Some(rate) => {
+            let waiting = broker.depth(&broker.topology().jobs_queue()).await;
+            anyhow::ensure!(
+                waiting > 0,
+                "the job queue ran dry during the pushes (the fleet takes {rate:.0} jobs/s): raise PRELOAD"
+            );
+            Some(waiting)
+        }
+        None => None,
+    };
     drop(procs);
     broker.cleanup().await;
     let (live, reply, all, apply, confirm) = (
@@ -137,7 +176,9 @@ pub async fn run(
     Ok(json!({
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "lane": if express { "express" } else { "broker" },
+        "jobs_waiting_at_end": waiting, "jobs_per_s": rate,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
         "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
+        "publish_to_receipt": Summary::of(&to_receipt).json(),
     }))
 }

@@ -91,6 +91,22 @@ impl Bus {
             .map_err(|e| BusError::op("open a channel", e))
     }
 
+    /// How many messages wait in `queue`, ready for delivery, right now (a passive declare:
+    /// exact, unlike the management statistics, which lag by seconds).
+    pub async fn queue_depth(&self, queue: &str) -> Result<u32, BusError> {
+        let ch = self.channel().await?;
+        let options = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..lapin::options::QueueDeclareOptions::default()
+        };
+        let declared = ch
+            .queue_declare(queue.into(), options, lapin::types::FieldTable::default())
+            .await
+            .map_err(|e| BusError::op("inspect a queue", e));
+        let _ = ch.close(200, "inspected".into()).await;
+        Ok(declared?.message_count())
+    }
+
     /// Declares this worker's private control queue and binds it to the control exchange.
     /// Updates published from now on are kept for it, even before it consumes.
     pub async fn bind_control_queue(&self, queue: &str) -> Result<(), BusError> {

@@ -290,16 +290,19 @@ impl TestBroker {
 
     /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`).
     pub async fn unacked(&self) -> BTreeMap<String, u64> {
+        self.queue_counts("messages_unacknowledged").await
+    }
+
+    /// Messages ready for delivery in `queue`, now.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        self.bus.queue_depth(queue).await.expect("queue depth")
+    }
+
+    async fn queue_counts(&self, column: &'static str) -> BTreeMap<String, u64> {
         let prefix = self.prefix.clone();
         tokio::task::spawn_blocking(move || {
             let out = Command::new("rabbitmqctl")
-                .args([
-                    "-q",
-                    "list_queues",
-                    "name",
-                    "messages_unacknowledged",
-                    "--no-table-headers",
-                ])
+                .args(["-q", "list_queues", "name", column, "--no-table-headers"])
                 .output()
                 .expect("rabbitmqctl");
             String::from_utf8_lossy(&out.stdout)
