@@ -29,7 +29,8 @@ enum What {
     Reload {
         #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
         workers: Vec<usize>,
-        #[arg(long, default_value_t = 30)]
+        /// Pushes per configuration (with 100, p99 is the second slowest, not the slowest).
+        #[arg(long, default_value_t = 100)]
         pushes: usize,
         /// How pushes travel: `broker` (the fanout alone) and/or `express` (also relayed by
         /// the Redis express lane at 127.0.0.1:6379).
