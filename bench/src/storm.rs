@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crawlfleet_worker::usage;
+
 use crate::clock::now_us;
 use crate::reload::{jobs, push_body};
 
@@ -104,12 +106,24 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
             }
         }
     });
+    // CPU of the broker and of the workers at each phase boundary: where a storm's cost lands.
+    let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
+    let sampling = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        for at in [t0, storm_from, storm_to, t3] {
+            let wait = at.saturating_sub(now_us()).max(0) as u64;
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+            samples.push(cpu_now(&pids));
+        }
+        samples
+    });
     while now_us() < t3 {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
         record(items, &mut seen);
         topped_up += feed(&broker, seen.len(), BACKLOG).await;
     }
     let (pusher, version) = pushing.await?;
+    let cpu = sampling.await?;
     let _ = broker.replies(usize::MAX, Duration::from_millis(500)).await;
 
     // Drain: every job enqueued must produce its item.
@@ -135,6 +149,17 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
         in_window(storm_to, t3),
     );
     let steady = (before + after) / 2.0;
+    // CPU-ms per 1000 jobs in each phase, for the broker and for the workers together.
+    let per_k = |who: fn(&(f64, f64)) -> f64, phase: usize, rate: f64| {
+        let secs = phase_us as f64 / 1e6;
+        (who(&cpu[phase + 1]) - who(&cpu[phase])) * 1000.0 / (rate * secs / 1000.0)
+    };
+    let broker_cpu: Vec<f64> = (0..3)
+        .map(|i| per_k(|c| c.0, i, [before, during, after][i]))
+        .collect();
+    let workers_cpu: Vec<f64> = (0..3)
+        .map(|i| per_k(|c| c.1, i, [before, during, after][i]))
+        .collect();
     Ok(json!({
         "express": express, "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
         "reloads_logged": reloaded,
@@ -144,5 +169,20 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
         "lost": enqueued as i64 - seen.len() as i64,
         "half_loaded": seen.values().filter(|(_, half)| *half).count(),
         "topped_up_during_phases": topped_up,
+        "broker_cpu_ms_per_1000_jobs": broker_cpu, "workers_cpu_ms_per_1000_jobs": workers_cpu,
     }))
+}
+
+/// CPU seconds so far of the broker (`beam.smp`) and of the worker processes `pids`.
+fn cpu_now(pids: &[String]) -> (f64, f64) {
+    let broker = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "beam.smp")
+        })
+        .map_or(0.0, |e| usage::of(&e.file_name().to_string_lossy()).cpu_s);
+    let workers = pids.iter().map(|p| usage::of(p).cpu_s).sum();
+    (broker, workers)
 }
