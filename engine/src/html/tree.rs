@@ -9,6 +9,10 @@ use super::lexer::{Lexer, TextMode, Token};
 use super::tag::Tag;
 use super::{Attr, Data, Dom, Element, NONE, Node, NodeId, Span};
 
+/// The deepest an element is nested; deeper ones become children of the element at this
+/// depth.
+const MAX_DEPTH: usize = 512;
+
 /// Where the builder is in the document's outline.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -279,7 +283,10 @@ impl Builder<'_> {
         let parent = self.current().unwrap_or(self.body);
         let id = self.insert(parent, tag, name, attrs);
         let foreign = in_foreign || matches!(tag, Tag::Svg | Tag::Math);
-        if tag.is_void() || (self_closing && foreign) {
+        // Past the depth browsers allow (Chromium: 512), elements still go in the tree, at
+        // that depth: every scan of the open elements stays bounded, and so does recursion
+        // over the tree.
+        if tag.is_void() || (self_closing && foreign) || self.open.len() >= MAX_DEPTH {
             return None;
         }
         self.open.push(id);
@@ -415,9 +422,10 @@ impl Builder<'_> {
 
     /// Whether the current node is inside `<svg>` or `<math>`, where `<x/>` closes itself.
     fn in_foreign(&self) -> bool {
-        self.open
-            .iter()
-            .any(|&id| matches!(self.dom.tag(id), Tag::Svg | Tag::Math))
+        // Elements inside `<svg>`/`<math>` are marked as they are inserted.
+        self.current()
+            .and_then(|id| self.dom.element(id))
+            .is_some_and(|e| e.foreign)
     }
 
     /// Pops up to and including the nearest element `want` accepts; never `<html>`.

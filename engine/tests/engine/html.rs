@@ -222,6 +222,38 @@ fn malformed_markup_parses_as_html5ever_parses_it() {
     }
 }
 
+/// A page nested 20 000 deep (a hostile or broken page) parses into a tree no deeper than
+/// browsers build, keeping every element and its text: no stack overflow, no quadratic scan.
+#[test]
+fn absurdly_deep_nesting_is_kept_at_a_bounded_depth() {
+    let depth = 20_000;
+    let page = format!(
+        "{}<b>deep</b>{}",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth)
+    );
+    // html, body and 510 divs deep; the rest are siblings at that depth.
+    let nested = format!("{} b", "div ".repeat(510).trim_end());
+    let too_deep = format!("{} b", "div ".repeat(511).trim_end());
+    let rule = format!(
+        r#"return {{ parse = function(page, ctx)
+            return {{ items = {{ {{ divs = #page:select("div"), text = page:select_one("div"):text(),
+                nested = #page:select({nested:?}), too_deep = #page:select({too_deep:?}) }} }} }}
+        end }}"#
+    );
+    let store = store(&[("deep", &rule)]);
+    let out = store
+        .rule("deep")
+        .expect("live")
+        .parse(html_page("http://shop.test/", &page), &json!({}))
+        .expect("parse");
+    let item = serde_json::Value::Object(out.items[0].clone());
+    assert_eq!(
+        item,
+        json!({ "divs": depth, "text": "deep", "nested": 1, "too_deep": 0 })
+    );
+}
+
 /// Markup where the model departs from the standard on purpose, and what it does instead.
 #[test]
 fn known_departures_keep_every_element_and_text() {
