@@ -36,6 +36,9 @@ enum What {
         /// the Redis express lane at 127.0.0.1:6379).
         #[arg(long, value_delimiter = ',', default_value = "broker,express")]
         lanes: Vec<String>,
+        /// Job load during the pushes: `idle` and/or `full`.
+        #[arg(long, value_delimiter = ',', default_value = "idle,full")]
+        jobs: Vec<String>,
     },
     /// 20 pushes/s for 10 s while jobs flow: throughput, lost jobs, half-loaded rules.
     Storm {
@@ -87,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
             workers,
             pushes,
             lanes,
+            jobs,
         } => {
+            if let Some(bad) = jobs.iter().find(|j| !matches!(j.as_str(), "idle" | "full")) {
+                anyhow::bail!("--jobs: `{bad}` is not `idle` or `full`");
+            }
             if let Some(bad) = lanes
                 .iter()
                 .find(|l| !matches!(l.as_str(), "broker" | "express"))
@@ -111,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             );
             for lane in &lanes {
                 for n in &workers {
-                    for busy in [false, true] {
+                    for busy in jobs.iter().map(|j| j == "full") {
                         let r = reload::run(*n, pushes, busy, lane == "express").await?;
                         println!(
                             "{:>8} {:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2} {:>15.2}",

@@ -100,6 +100,15 @@ pub async fn run(
     } else {
         None
     };
+    // The workers' CPU over the pushes: per push and worker, what a reload costs a whole
+    // worker process (decode, compile, evaluate, swap, log, ack, reply, next spare state).
+    let cpu = || -> f64 {
+        procs
+            .iter()
+            .map(|w| crawlfleet_worker::usage::of(&w.pid().to_string()).cpu_s)
+            .sum()
+    };
+    let cpu_before = cpu();
     let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
     // Publish to the broker's confirm, as the pusher sees it.
     let mut to_confirm = Vec::new();
@@ -152,6 +161,10 @@ pub async fn run(
         all_live.push(slowest);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Idle only: with jobs flowing, their CPU swamps it. The 100 ms pauses between pushes
+    // cost an idle worker next to nothing.
+    let cpu_per_push_ms =
+        (!busy).then(|| (cpu() - cpu_before) * 1000.0 / (pushes * workers) as f64);
     // Jobs still waiting after the last push: the queue never ran dry.
     let waiting = match rate {
         Some(rate) => {
@@ -177,6 +190,7 @@ pub async fn run(
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "lane": if express { "express" } else { "broker" },
         "jobs_waiting_at_end": waiting, "jobs_per_s": rate,
+        "worker_cpu_ms_per_push": cpu_per_push_ms,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
         "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
         "publish_to_receipt": Summary::of(&to_receipt).json(),

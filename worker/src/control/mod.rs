@@ -68,8 +68,8 @@ async fn express_copy(worker: &Worker, recent: &mut Recent, u: RuleUpdate) {
     }
     let outcome = update::apply(worker, Ok(u), update::Via::Express).await;
     recent.remember(digest, &outcome.reply);
-    let store = &worker.store;
-    tokio::task::block_in_place(|| store.housekeep());
+    // In place, like the reload itself (see `update::load`).
+    worker.store.housekeep();
 }
 
 async fn handle(
@@ -129,7 +129,6 @@ async fn handle(
         warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
     }
     // Only now, with the update settled and reported: open the next update's Lua state, off
-    // the path of the next push.
-    let store = &worker.store;
-    tokio::task::block_in_place(|| store.housekeep());
+    // the path of the next push (in place, like the reload itself: see `update::load`).
+    worker.store.housekeep();
 }

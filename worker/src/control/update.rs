@@ -71,7 +71,7 @@ pub(crate) async fn apply(
                 version: Some(u.version),
                 sha256: u.sha256.clone(),
             };
-            let (sha, result) = load(worker, u).await;
+            let (sha, result) = load(worker, u, via).await;
             (
                 About {
                     sha256: sha.or(about.sha256.clone()),
@@ -151,7 +151,11 @@ pub(crate) async fn apply(
 
 /// Validates `u`, finds its source and applies it. Returns the source's actual sha256 when
 /// it got that far.
-async fn load(worker: &Worker, u: RuleUpdate) -> (Option<String>, Result<Change, LoadError>) {
+async fn load(
+    worker: &Worker,
+    u: RuleUpdate,
+    via: Via,
+) -> (Option<String>, Result<Change, LoadError>) {
     if !worker.trusted_keys.is_empty()
         && let Err(e) = crawlfleet_bus::signature::verify(&u, &worker.trusted_keys)
     {
@@ -185,9 +189,16 @@ async fn load(worker: &Worker, u: RuleUpdate) -> (Option<String>, Result<Change,
     }
     let source = ModuleSource::new(name, text, u.version);
     let store = &worker.store;
-    // Lua runs on a blocking thread; every module it evaluates is bounded by the load budget.
-    let result = tokio::task::block_in_place(|| store.apply(source)).map(|a| a.change);
-    (Some(actual), result)
+    // Every module Lua evaluates here is bounded by the load budget. The control loop owns a
+    // one-thread runtime whose other tasks only feed it, so it runs Lua in place: the thread
+    // hand-off of `block_in_place` cost more CPU than a small reload. Catch-up runs on the
+    // job runtime, where blocking a thread would hold up jobs.
+    let run = || store.apply(source);
+    let result = match via {
+        Via::CatchUp => tokio::task::block_in_place(run),
+        Via::Push | Via::Express => run(),
+    };
+    (Some(actual), result.map(|a| a.change))
 }
 
 /// The reply to an update that targets other workers.
