@@ -55,3 +55,17 @@ pub async fn start(tag: &str, workers: usize, express: bool) -> anyhow::Result<F
         rules,
     })
 }
+
+/// The express lane pushes are relayed on, when `express`.
+pub fn lane(
+    express: bool,
+    broker: &TestBroker,
+) -> anyhow::Result<Option<crawlfleet_bus::ExpressLane>> {
+    if !express {
+        return Ok(None);
+    }
+    Ok(Some(crawlfleet_bus::ExpressLane::new(
+        EXPRESS_URL,
+        broker.topology(),
+    )?))
+}

@@ -79,13 +79,7 @@ pub async fn run(
         workers: procs,
         rules: _rules,
     } = crate::fleet::start(&format!("bench-reload-{workers}"), workers, express).await?;
-    let lane = match express {
-        true => Some(crawlfleet_bus::ExpressLane::new(
-            crate::fleet::EXPRESS_URL,
-            broker.topology(),
-        )?),
-        false => None,
-    };
+    let lane = crate::fleet::lane(express, &broker)?;
     // With jobs flowing: a queue deep enough for every push, filled before the first, so the
     // harness publishes nothing but the pushes while it measures; the fleet's rate is taken
     // over a second once it runs at speed.

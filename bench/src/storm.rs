@@ -37,13 +37,7 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
         workers: procs,
         rules: _rules,
     } = crate::fleet::start("bench-storm", workers, express).await?;
-    let lane = match express {
-        true => Some(crawlfleet_bus::ExpressLane::new(
-            crate::fleet::EXPRESS_URL,
-            broker.topology(),
-        )?),
-        false => None,
-    };
+    let lane = crate::fleet::lane(express, &broker)?;
 
     // job id → (fetched at, half-loaded)
     let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
