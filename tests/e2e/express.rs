@@ -211,3 +211,53 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
     assert_eq!(up.events("rule reloaded").len(), 1, "{up_reloaded:?}");
     broker.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_whose_express_lane_is_down_still_goes_out_through_the_broker() {
+    let broker = TestBroker::new("express-down").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", &rule("v0"));
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
+    w.ready().await;
+    let file = rules.scratch("a.lua", &rule("v1"));
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--wait",
+            "--express-url",
+            "redis://127.0.0.1:1/",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("applied 1/1"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("warning") && out.stderr.contains("the broker delivers the update"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        via(&w.wait_count("rule reloaded", 1, 5 * SECOND).await[0]),
+        "push"
+    );
+    // Not a Redis URL at all: refused before anything is pushed.
+    let out = run_publisher(
+        &broker.prefix,
+        &[
+            "push-rule",
+            "shop.a",
+            file.to_str().unwrap_or_default(),
+            "--express-url",
+            "http://x/",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--express-url"), "{}", out.stderr);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.events("rule reloaded").len(), 1, "{}", w.dump());
+    broker.cleanup().await;
+}
