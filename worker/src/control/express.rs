@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::update::{self, Outcome, Via};
+use crate::app::Worker;
 use crate::backoff::Backoff;
 
 /// Updates waiting for the control loop (while it reconnects to the broker, say). Past this,
@@ -62,7 +64,7 @@ pub(crate) struct Recent {
 
 impl Recent {
     /// The reply an update with this content earned, when it was handled already.
-    pub(crate) fn find(&self, digest: &str) -> Option<&ReloadReply> {
+    fn find(&self, digest: &str) -> Option<&ReloadReply> {
         self.handled
             .iter()
             .find(|(d, _)| d == digest)
@@ -71,7 +73,7 @@ impl Recent {
 
     /// Remembers an outcome. Failures are not remembered: the other copy is tried on its own
     /// (what failed may have been passing, like a file not synced yet).
-    pub(crate) fn remember(&mut self, digest: String, reply: &ReloadReply) {
+    fn remember(&mut self, digest: String, reply: &ReloadReply) {
         if reply.status == ReloadStatus::Failed {
             return;
         }
@@ -82,8 +84,30 @@ impl Recent {
     }
 }
 
+/// How [`Recent::apply_once`] took an update.
+pub(crate) enum Taken {
+    /// Applied now (or refused now), with the outcome to settle and answer with.
+    Now(Outcome),
+    /// Its other copy was handled already, earning this reply; nothing was done again.
+    Before(ReloadReply),
+}
+
+impl Recent {
+    /// Applies `u` unless an update with the same content was handled lately, by either copy,
+    /// and remembers what it earned.
+    pub(crate) async fn apply_once(&mut self, worker: &Worker, u: RuleUpdate, via: Via) -> Taken {
+        let digest = digest(&u);
+        if let Some(reply) = self.find(&digest) {
+            return Taken::Before(reply.clone());
+        }
+        let outcome = update::apply(worker, Ok(u), via).await;
+        self.remember(digest, &outcome.reply);
+        Taken::Now(outcome)
+    }
+}
+
 /// The digest of an update's content: the two copies of one push have the same.
-pub(crate) fn digest(update: &RuleUpdate) -> String {
+fn digest(update: &RuleUpdate) -> String {
     crawlfleet_engine::sha256_hex(&ControlMessage::Update(update.clone()).encode())
 }
 

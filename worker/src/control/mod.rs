@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::app::Worker;
-use express::{Express, Recent};
+use express::{Express, Recent, Taken};
 
 pub(crate) async fn run(
     worker: Arc<Worker>,
@@ -61,15 +61,13 @@ async fn next_express(lane: Option<&mut Express>) -> RuleUpdate {
 /// An update from the express lane: applied unless its broker copy got here first. Nothing
 /// to settle or answer: the broker copy is.
 async fn express_copy(worker: &Worker, recent: &mut Recent, u: RuleUpdate) {
-    let digest = express::digest(&u);
-    if recent.find(&digest).is_some() {
-        debug!(worker = %worker.identity.id, push_id = %u.push_id, "express copy of an update already handled");
-        return;
+    match recent.apply_once(worker, u, update::Via::Express).await {
+        Taken::Before(earlier) => {
+            debug!(worker = %worker.identity.id, push_id = earlier.push_id.as_deref().unwrap_or(""), "express copy of an update already handled");
+        }
+        // In place, like the reload itself (see `update::load`).
+        Taken::Now(_) => worker.store.housekeep(),
     }
-    let outcome = update::apply(worker, Ok(u), update::Via::Express).await;
-    recent.remember(digest, &outcome.reply);
-    // In place, like the reload itself (see `update::load`).
-    worker.store.housekeep();
 }
 
 async fn handle(
@@ -87,25 +85,24 @@ async fn handle(
     let (reply, ack) = match message {
         Ok(ControlMessage::Ping(ping)) => (Some(Reply::Pong(ping::pong(worker, ping))), true),
         Ok(ControlMessage::Update(u)) => {
-            let digest = recent.as_ref().map(|_| express::digest(&u));
-            let earlier = recent
-                .as_deref()
-                .zip(digest.as_deref())
-                .and_then(|(r, d)| r.find(d).cloned());
-            match earlier {
-                // Live since its express copy: settle and answer with that outcome.
-                Some(reply) => {
-                    info!(worker = %worker.identity.id, push_id = %u.push_id, module = %u.module, version = u.version, "update already applied from the express lane");
-                    (Some(Reply::Reload(reply)), true)
-                }
-                None => {
-                    let outcome = update::apply(worker, Ok(u), update::Via::Push).await;
-                    if let (Some(recent), Some(digest)) = (recent, digest) {
-                        recent.remember(digest, &outcome.reply);
+            let outcome = match recent {
+                None => update::apply(worker, Ok(u), update::Via::Push).await,
+                Some(recent) => match recent.apply_once(worker, u, update::Via::Push).await {
+                    Taken::Now(outcome) => outcome,
+                    // Live since its express copy: settle and answer with that outcome.
+                    Taken::Before(reply) => {
+                        info!(
+                            worker = %worker.identity.id,
+                            push_id = reply.push_id.as_deref().unwrap_or(""),
+                            module = reply.module.as_deref().unwrap_or(""),
+                            version = reply.version.unwrap_or(0),
+                            "update already applied from the express lane"
+                        );
+                        update::Outcome { reply, ack: true }
                     }
-                    (Some(Reply::Reload(outcome.reply)), outcome.ack)
-                }
-            }
+                },
+            };
+            (Some(Reply::Reload(outcome.reply)), outcome.ack)
         }
         // Sync markers are for the history stream; one routed here is harmless.
         Ok(ControlMessage::Sync(_)) => (None, true),
