@@ -20,6 +20,14 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
+    /// Where workers answer a message tagged `correlation_id`: this publisher's reply queue.
+    fn reply_to(&self, correlation_id: &str) -> ReplyTo {
+        ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation_id.to_owned()),
+        }
+    }
+
     /// The topology the fleet was reached with.
     pub(crate) fn topology(&self) -> &Topology {
         self.bus.topology()
@@ -49,10 +57,7 @@ impl Fleet {
         message: &ControlMessage,
         correlation_id: &str,
     ) -> Result<(), Failure> {
-        let reply = ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation_id.to_owned()),
-        };
+        let reply = self.reply_to(correlation_id);
         let exchange = self.bus.topology().control_exchange();
         self.outbox
             .publish(
@@ -76,10 +81,7 @@ impl Fleet {
         correlation_id: &str,
         lane: &ExpressLane,
     ) -> Result<Result<u64, BusError>, Failure> {
-        let reply = ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation_id.to_owned()),
-        };
+        let reply = self.reply_to(correlation_id);
         let body = message.encode();
         let (relayed, confirmed) = self
             .outbox

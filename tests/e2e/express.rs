@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crawlfleet_bus::ExpressLane;
 use crawlfleet_bus::message::{ControlMessage, Encode, ReloadStatus, Reply, RuleUpdate};
-use crawlfleet_tests::{RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher};
+use crawlfleet_tests::{
+    RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -19,7 +21,13 @@ fn rule(tag: &str) -> String {
     )
 }
 
-async fn push(broker: &TestBroker, rules: &RulesDir, source: &str) -> crawlfleet_tests::CliOutput {
+/// `push-rule shop.a --wait`, relaying on the express lane at `express`.
+async fn push(
+    broker: &TestBroker,
+    rules: &RulesDir,
+    source: &str,
+    express: &str,
+) -> crawlfleet_tests::CliOutput {
     let file = rules.scratch("a.lua", source);
     run_publisher(
         &broker.prefix,
@@ -29,7 +37,7 @@ async fn push(broker: &TestBroker, rules: &RulesDir, source: &str) -> crawlfleet
             file.to_str().unwrap_or_default(),
             "--wait",
             "--express-url",
-            REDIS,
+            express,
         ],
     )
     .await
@@ -100,7 +108,7 @@ async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a
     }
 
     // Through the publisher: one reload per worker, from whichever copy came first.
-    let out = push(&broker, &rules, &rule("v2")).await;
+    let out = push(&broker, &rules, &rule("v2"), REDIS).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("express lane: handed to 2"),
@@ -117,24 +125,12 @@ async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a
         assert_eq!(unacked.get(&w.queue), Some(&0), "{unacked:?}");
     }
     // New jobs run the new version.
-    let site = TestSite::start(
-        [(
-            "/x".to_owned(),
-            crawlfleet_tests::Route::Html("<p>x</p>".to_owned()),
-        )]
-        .into(),
-    )
-    .await;
+    let site = TestSite::one_page().await;
     broker
         .enqueue(&[page_job("j-express", site.url("/x"), "shop.a")])
         .await;
     let items = broker.items(1, 10 * SECOND).await;
-    assert_eq!(
-        items
-            .first()
-            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
-        Some((Some("v2"), 2))
-    );
+    assert_eq!(tag_and_version(&items), Some((Some("v2"), 2)));
     broker.cleanup().await;
 }
 
@@ -175,7 +171,13 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
 
     // A module that fails as it loads, through both lanes: refused by both workers, reported,
     // nothing replaced.
-    let out = push(&broker, &rules, "error('refused at load')\nreturn {}").await;
+    let out = push(
+        &broker,
+        &rules,
+        "error('refused at load')\nreturn {}",
+        REDIS,
+    )
+    .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("applied 0/2"), "{}", out.stdout);
     let failed = up.wait_count("rule reload failed", 2, 5 * SECOND).await;
@@ -194,7 +196,7 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
     );
 
     // A good update: the worker without the lane takes it from the broker.
-    let out = push(&broker, &rules, &rule("v2")).await;
+    let out = push(&broker, &rules, &rule("v2"), REDIS).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("express lane: handed to 1"),
@@ -219,19 +221,7 @@ async fn a_push_whose_express_lane_is_down_still_goes_out_through_the_broker() {
     rules.write("shop.a", &rule("v0"));
     let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
     w.ready().await;
-    let file = rules.scratch("a.lua", &rule("v1"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-            "--express-url",
-            "redis://127.0.0.1:1/",
-        ],
-    )
-    .await;
+    let out = push(&broker, &rules, &rule("v1"), "redis://127.0.0.1:1/").await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("applied 1/1"), "{}", out.stdout);
     assert!(
@@ -244,17 +234,7 @@ async fn a_push_whose_express_lane_is_down_still_goes_out_through_the_broker() {
         "push"
     );
     // Not a Redis URL at all: refused before anything is pushed.
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--express-url",
-            "http://x/",
-        ],
-    )
-    .await;
+    let out = push(&broker, &rules, &rule("v1"), "http://x/").await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--express-url"), "{}", out.stderr);
     tokio::time::sleep(Duration::from_millis(500)).await;

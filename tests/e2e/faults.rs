@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crawlfleet_bus::message::{ControlMessage, Job, Ping, Reply};
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher,
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -169,18 +169,12 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
-    let site =
-        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let site = TestSite::one_page().await;
     broker
         .enqueue(&[page_job("j-after", site.url("/x"), "shop.a")])
         .await;
     let items = broker.items(1, 10 * SECOND).await;
-    assert_eq!(
-        items
-            .first()
-            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
-        Some((Some("v2"), 2))
-    );
+    assert_eq!(tag_and_version(&items), Some((Some("v2"), 2)));
     broker.cleanup().await;
 }
 
@@ -196,8 +190,7 @@ async fn a_worker_down_during_a_push_runs_it_before_its_first_job() {
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
-    let site =
-        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let site = TestSite::one_page().await;
     broker
         .enqueue(&[page_job("j-first", site.url("/x"), "shop.a")])
         .await;
@@ -205,9 +198,7 @@ async fn a_worker_down_during_a_push_runs_it_before_its_first_job() {
     let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
     let items = broker.items(1, 20 * SECOND).await;
     assert_eq!(
-        items
-            .first()
-            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
+        tag_and_version(&items),
         Some((Some("v1"), 1)),
         "{}",
         w.dump()

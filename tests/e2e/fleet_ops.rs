@@ -6,7 +6,7 @@ use std::time::Duration;
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
 use crawlfleet_bus::signature;
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher,
+    RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
 };
 use sha2::Digest;
 
@@ -209,17 +209,11 @@ async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
         history.stdout
     );
 
-    let site =
-        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let site = TestSite::one_page().await;
     let job = page_job("j-rb", site.url("/x"), "shop.a");
     broker.enqueue(&[job]).await;
     let items = broker.items(1, 10 * SECOND).await;
-    assert_eq!(
-        items
-            .first()
-            .map(|i| (i.fields["tag"].as_str(), i.rule_version)),
-        Some((Some("good"), 3))
-    );
+    assert_eq!(tag_and_version(&items), Some((Some("good"), 3)));
     let bad = run_publisher(&broker.prefix, &["rollback", "shop.a", "--to", "9"]).await;
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("no v9 of `shop.a`"), "{}", bad.stderr);
@@ -414,8 +408,7 @@ async fn metrics_parse_and_move_as_a_crawl_and_a_reload_happen() {
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
-    let site =
-        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await;
+    let site = TestSite::one_page().await;
     let job = page_job("j-m", site.url("/x"), "shop.a");
     broker.enqueue(&[job]).await;
     assert_eq!(broker.items(1, 10 * SECOND).await.len(), 1);

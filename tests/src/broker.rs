@@ -112,16 +112,21 @@ impl TestBroker {
 
     /// Publishes raw bytes to the control exchange as an update (to every worker and the
     /// history), asking for replies tagged `correlation`.
+    /// Where workers answer a message tagged `correlation`: this broker's reply queue.
+    fn reply_to(&self, correlation: &str) -> ReplyTo {
+        ReplyTo {
+            queue: self.reply_queue.clone(),
+            correlation_id: Some(correlation.to_owned()),
+        }
+    }
+
     pub async fn send_control_raw(&self, body: &[u8], correlation: &str) {
         self.send_control_bytes(body, crawlfleet_bus::ROUTE_UPDATE, correlation)
             .await;
     }
 
     async fn send_control_bytes(&self, body: &[u8], routing_key: &str, correlation: &str) {
-        let reply = ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation.to_owned()),
-        };
+        let reply = self.reply_to(correlation);
         self.outbox
             .publish_raw(
                 &self.topology().control_exchange(),
@@ -142,10 +147,7 @@ impl TestBroker {
         correlation: &str,
         lane: &crawlfleet_bus::ExpressLane,
     ) -> u64 {
-        let reply = ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation.to_owned()),
-        };
+        let reply = self.reply_to(correlation);
         let (relayed, confirmed) = self
             .outbox
             .publish_meanwhile(
@@ -290,19 +292,16 @@ impl TestBroker {
 
     /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`).
     pub async fn unacked(&self) -> BTreeMap<String, u64> {
-        self.queue_counts("messages_unacknowledged").await
-    }
-
-    /// Messages ready for delivery in `queue`, now.
-    pub async fn depth(&self, queue: &str) -> u32 {
-        self.bus.queue_depth(queue).await.expect("queue depth")
-    }
-
-    async fn queue_counts(&self, column: &'static str) -> BTreeMap<String, u64> {
         let prefix = self.prefix.clone();
         tokio::task::spawn_blocking(move || {
             let out = Command::new("rabbitmqctl")
-                .args(["-q", "list_queues", "name", column, "--no-table-headers"])
+                .args([
+                    "-q",
+                    "list_queues",
+                    "name",
+                    "messages_unacknowledged",
+                    "--no-table-headers",
+                ])
                 .output()
                 .expect("rabbitmqctl");
             String::from_utf8_lossy(&out.stdout)
@@ -316,6 +315,11 @@ impl TestBroker {
         })
         .await
         .expect("join")
+    }
+
+    /// Messages ready for delivery in `queue`, now.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        self.bus.queue_depth(queue).await.expect("queue depth")
     }
 
     /// Deletes every durable exchange and queue of this prefix.

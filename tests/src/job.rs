@@ -1,6 +1,6 @@
-//! A crawl job for one page, as the tests enqueue it.
+//! A crawl job for one page, as the tests enqueue it, and what its item says.
 
-use crawlfleet_bus::message::Job;
+use crawlfleet_bus::message::{Item, Job};
 
 /// Job `id`: `url` parsed by `rule`, at depth 0, following no links.
 pub fn page_job(id: &str, url: String, rule: &str) -> Job {
@@ -14,4 +14,12 @@ pub fn page_job(id: &str, url: String, rule: &str) -> Job {
         crawl: "c-test".to_owned(),
         max_depth: Some(0),
     }
+}
+
+/// The `tag` field and rule version of the first of `items`: what the tests' rules stamp on
+/// an item, to show which version ran.
+pub fn tag_and_version(items: &[Item]) -> Option<(Option<&str>, u64)> {
+    items
+        .first()
+        .map(|i| (i.fields["tag"].as_str(), i.rule_version))
 }

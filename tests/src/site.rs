@@ -37,6 +37,11 @@ pub struct TestSite {
 }
 
 impl TestSite {
+    /// A site with one page, `/x`, for jobs whose rule reads nothing from the page.
+    pub async fn one_page() -> TestSite {
+        TestSite::start([("/x".to_owned(), Route::Html("<p>x</p>".to_owned()))].into()).await
+    }
+
     /// Serves `routes` (path with query → route); other paths answer 404.
     pub async fn start(routes: HashMap<String, Route>) -> TestSite {
         let listener = TcpListener::bind("127.0.0.1:0")
