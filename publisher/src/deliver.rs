@@ -11,7 +11,7 @@ use crawlfleet_bus::message::{ControlMessage, Pong, RuleUpdate, Targets};
 use crawlfleet_engine::{ModuleName, sha256_hex};
 use tokio::time::Instant;
 
-use crate::cli::DeliveryArgs;
+use crate::cli::{DeliveryArgs, Global};
 use crate::fleet::Fleet;
 use crate::summary::Summary;
 use crate::{EXIT_INCOMPLETE, Failure};
@@ -49,45 +49,64 @@ impl Delivery {
     }
 }
 
+/// How a push is delivered: `DeliveryArgs`, checked whole before any connection is made.
+pub(crate) struct How {
+    wait: bool,
+    timeout: Duration,
+    signing_key: Option<crawlfleet_bus::signature::SigningKey>,
+    express: Option<ExpressLane>,
+}
+
+impl How {
+    pub(crate) fn check(args: &DeliveryArgs, global: &Global) -> Result<How, Failure> {
+        if !(args.timeout.is_finite() && args.timeout > 0.0) {
+            return Err(Failure::usage(
+                "--timeout must be a positive number of seconds",
+            ));
+        }
+        let signing_key = match &args.sign_key {
+            None => None,
+            Some(path) => {
+                let hex = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::usage(format!(
+                        "cannot read the signing key {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(crawlfleet_bus::signature::secret_key(&hex).map_err(|e| {
+                    Failure::usage(format!("{} is not a signing key: {e}", path.display()))
+                })?)
+            }
+        };
+        let express = match args.express_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) if !url.starts_with("redis://") => {
+                return Err(Failure::usage(format!(
+                    "--express-url: `{url}` is not a redis:// URL"
+                )));
+            }
+            Some(url) => Some(
+                ExpressLane::new(url, &crate::fleet::topology(global))
+                    .map_err(|e| Failure::usage(format!("--express-url: {e}")))?,
+            ),
+        };
+        Ok(How {
+            wait: args.wait,
+            timeout: Duration::from_secs_f64(args.timeout),
+            signing_key,
+            express,
+        })
+    }
+}
+
 /// Delivers to the fleet; `live` is the membership just pinged (whom to wait for).
 pub(crate) async fn deliver(
     fleet: &mut Fleet,
     history: &[RuleUpdate],
     live: &BTreeMap<String, Pong>,
     delivery: Delivery,
-    how: &DeliveryArgs,
+    how: &How,
 ) -> Result<u8, Failure> {
-    if !(how.timeout.is_finite() && how.timeout > 0.0) {
-        return Err(Failure::usage(
-            "--timeout must be a positive number of seconds",
-        ));
-    }
-    let signing_key = match &how.sign_key {
-        None => None,
-        Some(path) => {
-            let hex = std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(format!(
-                    "cannot read the signing key {}: {e}",
-                    path.display()
-                ))
-            })?;
-            Some(crawlfleet_bus::signature::secret_key(&hex).map_err(|e| {
-                Failure::usage(format!("{} is not a signing key: {e}", path.display()))
-            })?)
-        }
-    };
-    let express = match how.express_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        None => None,
-        Some(url) if !url.starts_with("redis://") => {
-            return Err(Failure::usage(format!(
-                "--express-url: `{url}` is not a redis:// URL"
-            )));
-        }
-        Some(url) => Some(
-            ExpressLane::new(url, fleet.topology())
-                .map_err(|e| Failure::usage(format!("--express-url: {e}")))?,
-        ),
-    };
     let version = delivery.version.unwrap_or_else(|| {
         let live_max = live
             .values()
@@ -113,13 +132,13 @@ pub(crate) async fn deliver(
         targets: delivery.targets,
         ..RuleUpdate::default()
     };
-    if let Some(key) = &signing_key {
+    if let Some(key) = &how.signing_key {
         crawlfleet_bus::signature::sign(&mut update, key)
             .map_err(|e| Failure::usage(format!("cannot sign: {e}")))?;
     }
     let expected: Vec<String> = live.keys().filter(|w| update.selects(w)).cloned().collect();
     let message = ControlMessage::Update(update);
-    match &express {
+    match &how.express {
         None => fleet.broadcast(&message, &push_id).await?,
         Some(lane) => match fleet.broadcast_express(&message, &push_id, lane).await? {
             Ok(n) => println!("express lane: handed to {n} subscribed worker(s)"),
@@ -129,7 +148,7 @@ pub(crate) async fn deliver(
     }
     tracing::info!(
         module = %delivery.module, version, sha256 = %sha256, push_id = %push_id,
-        signed = signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"
+        signed = how.signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"
     );
     println!(
         "{} {} v{version} sha256 {} (push {push_id}) to {} of {} live worker(s)",
@@ -142,7 +161,7 @@ pub(crate) async fn deliver(
     if !how.wait {
         return Ok(0);
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(how.timeout);
+    let deadline = Instant::now() + how.timeout;
     let mut replies = fleet.reload_replies(&push_id, &expected, deadline).await;
     replies.retain(|w, _| expected.contains(w));
     let summary = Summary::new(&expected, replies);

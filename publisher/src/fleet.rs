@@ -28,13 +28,8 @@ impl Fleet {
         }
     }
 
-    /// The topology the fleet was reached with.
-    pub(crate) fn topology(&self) -> &Topology {
-        self.bus.topology()
-    }
-
     pub(crate) async fn connect(global: &Global) -> Result<Fleet, Failure> {
-        let topology = Topology::new(&global.prefix, JobQueueType::Quorum);
+        let topology = topology(global);
         let instance = uuid::Uuid::new_v4().to_string();
         let bus = Bus::connect(&global.amqp_url, "crawlfleet publisher", topology.clone()).await?;
         bus.declare_control().await?;
@@ -201,4 +196,9 @@ impl Fleet {
     pub(crate) async fn close(self) {
         self.bus.close().await;
     }
+}
+
+/// The names the fleet under `--prefix` uses.
+pub(crate) fn topology(global: &Global) -> Topology {
+    Topology::new(&global.prefix, JobQueueType::Quorum)
 }

@@ -5,11 +5,12 @@ use crawlfleet_engine::ModuleName;
 
 use crate::Failure;
 use crate::cli::{Global, PromoteArgs};
-use crate::deliver::{Delivery, deliver};
+use crate::deliver::{Delivery, How, deliver};
 use crate::fleet::Fleet;
 
 pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
+    let how = How::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
     let history = fleet.history().await?;
     let newest = history
@@ -25,7 +26,7 @@ pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failu
     }
     let delivery = Delivery::again(name, newest, format!("promoted v{} as", newest.version))?;
     let live = fleet.ping().await?;
-    let code = deliver(&mut fleet, &history, &live, delivery, &args.delivery).await;
+    let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
     fleet.close().await;
     code
 }

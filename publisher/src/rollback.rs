@@ -5,11 +5,12 @@ use crawlfleet_engine::ModuleName;
 
 use crate::Failure;
 use crate::cli::{Global, RollbackArgs};
-use crate::deliver::{Delivery, deliver};
+use crate::deliver::{Delivery, How, deliver};
 use crate::fleet::Fleet;
 
 pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
+    let how = How::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
     let history = fleet.history().await?;
     let mut versions: Vec<_> = history.iter().filter(|u| u.module == args.module).collect();
@@ -64,7 +65,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Fail
     )?;
     tracing::info!(module = %args.module, from = current_version, to = target.version, "rule rolled back");
     // The membership pinged above is the one to wait for: no second ping window.
-    let code = deliver(&mut fleet, &history, &live, delivery, &args.delivery).await;
+    let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
     fleet.close().await;
     code
 }
