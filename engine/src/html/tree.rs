@@ -13,23 +13,13 @@ use super::{Attr, Data, Dom, Element, NONE, Node, NodeId, Span};
 /// depth.
 const MAX_DEPTH: usize = 512;
 
-/// Where the builder is in the document's outline.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Before any element: `<html>` is implied by the first one.
-    Start,
-    /// In `<head>` or after it, before the body.
-    Head,
-    Body,
-}
-
 struct Builder<'a> {
     src: &'a str,
     dom: Dom,
     open: Vec<NodeId>,
-    phase: Phase,
     html: NodeId,
     head: NodeId,
+    /// `NONE` until the body starts: before it, head content goes into `<head>`.
     body: NodeId,
 }
 
@@ -45,7 +35,6 @@ pub(super) fn build(source: Arc<str>) -> Dom {
             attrs: Vec::with_capacity(src.len() / 60 + 8),
         },
         open: Vec::with_capacity(32),
-        phase: Phase::Start,
         html: NONE,
         head: NONE,
         body: NONE,
@@ -188,7 +177,6 @@ impl Builder<'_> {
     fn ensure_html(&mut self) {
         if self.html == NONE {
             self.html = self.implied(Tag::Html);
-            self.phase = Phase::Head;
         }
     }
 
@@ -202,13 +190,12 @@ impl Builder<'_> {
                 self.open.pop();
             }
             self.body = self.implied(Tag::Body);
-            self.phase = Phase::Body;
         }
     }
 
     fn text(&mut self, span: Span) {
         let bytes = &self.src.as_bytes()[span.range()];
-        if self.phase != Phase::Body && self.current_tag().raw_text().is_none() {
+        if self.body == NONE && self.current_tag().raw_text().is_none() {
             // Before the body, white space is layout: dropped. Other text starts the body.
             let Some(skip) = bytes.iter().position(|&b| !is_space(b)) else {
                 return;
@@ -235,13 +222,12 @@ impl Builder<'_> {
                 if self.html == NONE {
                     self.html = self.insert(Dom::ROOT, tag, name, attrs);
                     self.open.push(self.html);
-                    self.phase = Phase::Head;
                 } else {
                     self.merge_attrs(self.html, attrs);
                 }
                 return None;
             }
-            Tag::Head if self.phase != Phase::Body => {
+            Tag::Head if self.body == NONE => {
                 self.ensure_html();
                 if self.head == NONE {
                     self.open.truncate(1);
@@ -261,7 +247,6 @@ impl Builder<'_> {
                     }
                     self.body = self.insert(self.html, tag, name, attrs);
                     self.open.push(self.body);
-                    self.phase = Phase::Body;
                 } else {
                     self.merge_attrs(self.body, attrs);
                 }
@@ -270,7 +255,7 @@ impl Builder<'_> {
             _ => {}
         }
         self.ensure_html();
-        if self.phase != Phase::Body {
+        if self.body == NONE {
             if tag.is_head_content() {
                 return self.in_head(tag, name, attrs);
             }
