@@ -1,5 +1,6 @@
 //! Micro figures, in process: the cost of a call into Lua, of parsing a product page with
-//! the real rule, of compiling a rule, and of a reload.
+//! the real rule, of compiling a rule, of a reload, and of what a new version costs besides
+//! (its spare state, its first call).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -122,6 +123,41 @@ pub fn run() -> anyhow::Result<Value> {
     };
     let one_module_us = reload_us("shop.product", &product);
     let helper_reload_us = reload_us("lib.prices", &prices);
+
+    // What else a reload costs a worker in process, off the path timed above: opening the
+    // next spare state, and the first call on the new version (in a fresh state, the page's
+    // userdata types are registered and its selectors parsed on first use).
+    const SELECT: &str = "return { parse = function(page) page:select_one('h1') return nil end }";
+    let small = || page("<h1>x</h1>".to_owned());
+    let mut next_select = || {
+        version += 1;
+        let _ = store.apply(src(
+            "bench.select",
+            &format!("{SELECT}\n-- {version}"),
+            version,
+        ));
+    };
+    let spare_state_us = time_after_us(300, &mut next_select, || store.housekeep());
+    let first_call_us = {
+        let mut total = std::time::Duration::ZERO;
+        for _ in 0..300 {
+            store.housekeep();
+            next_select();
+            let fresh = store
+                .rule("bench.select")
+                .ok_or_else(|| anyhow::anyhow!("select"))?;
+            let started = Instant::now();
+            let _ = fresh.parse(small(), &ctx);
+            total += started.elapsed();
+        }
+        total.as_secs_f64() * 1e6 / 300.0
+    };
+    let warm = store
+        .rule("bench.select")
+        .ok_or_else(|| anyhow::anyhow!("select"))?;
+    let warm_call_us = time_us(2_000, || {
+        let _ = warm.parse(small(), &ctx);
+    });
     Ok(json!({
         "page_bytes": html.len(),
         "lua_call_us": call_us,
@@ -130,5 +166,8 @@ pub fn run() -> anyhow::Result<Value> {
         "compile_us": compile_us,
         "reload_one_module_us": one_module_us,
         "reload_helper_and_dependent_us": helper_reload_us,
+        "spare_state_us": spare_state_us,
+        "first_call_on_new_version_us": first_call_us,
+        "later_call_us": warm_call_us,
     }))
 }
