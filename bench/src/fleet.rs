@@ -3,8 +3,8 @@
 
 use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc};
 
-use crate::reload::rule;
-use crate::site::{Shop, Site};
+use crate::site::Site;
+use crate::workload::Pages;
 
 pub struct Fleet {
     pub broker: TestBroker,
@@ -26,17 +26,18 @@ const QUIET: (&str, &str) = (
 /// The Redis the express lane runs on in benchmarks.
 pub const EXPRESS_URL: &str = "redis://127.0.0.1:6379/";
 
-/// Starts the fleet; with `express`, the workers also take updates from the express lane.
-pub async fn start(tag: &str, workers: usize, express: bool) -> anyhow::Result<Fleet> {
+/// Starts the fleet on the site and rule of `pages`; with `express`, the workers also take
+/// updates from the express lane.
+pub async fn start(
+    tag: &str,
+    workers: usize,
+    express: bool,
+    pages: Pages,
+) -> anyhow::Result<Fleet> {
     let broker = TestBroker::new(tag).await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("bench.r", &rule(0));
-    let site = Site::start(Shop {
-        categories: 1,
-        per_category: 1,
-        per_page: 1,
-    })
-    .await?;
+    rules.write("bench.r", &pages.rule(0));
+    let site = Site::start(pages.shop()).await?;
     let mut procs = Vec::new();
     for _ in 0..workers {
         let mut args = vec!["--prefetch", "32", "--obey-robots", "false"];

@@ -9,6 +9,7 @@ mod reload;
 mod site;
 mod stats;
 mod storm;
+mod workload;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,11 @@ enum What {
         /// Relay the pushes on the Redis express lane too (workers subscribed).
         #[arg(long)]
         express: bool,
+        /// What the jobs fetch and parse: `tiny` (robots.txt, a rule returning one field: the
+        /// cheapest job, where a reload weighs most) or `product` (30–60 KB product pages, a
+        /// rule extracting what `shop.product` does).
+        #[arg(long, value_enum, default_value_t = workload::Pages::Tiny)]
+        pages: workload::Pages,
     },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
@@ -144,15 +150,19 @@ async fn main() -> anyhow::Result<()> {
             workers,
             no_pushes,
             express,
+            pages,
         } => {
-            let r = storm::run(workers, !no_pushes, express).await?;
+            let r = storm::run(workers, !no_pushes, express, pages).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            let name = match (no_pushes, express) {
+            let mode = match (no_pushes, express) {
                 (true, _) => "storm-a-a",
                 (false, true) => "storm-express",
                 (false, false) => "storm",
             };
-            save(name, &r)
+            match pages {
+                workload::Pages::Tiny => save(mode, &r),
+                workload::Pages::Product => save(&format!("{mode}-product"), &r),
+            }
         }
         What::Crawl {
             products,

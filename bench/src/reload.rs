@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use crawlfleet_bus::message::{Job, Reply};
+use crawlfleet_bus::message::Reply;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::clock::{now_us, parse_rfc3339_us};
-use crate::site::Site;
 use crate::stats::Summary;
+use crate::workload::Pages;
 
 /// Jobs queued before the first push while jobs flow: more than 16 workers take while the
 /// pushes last.
@@ -27,45 +26,6 @@ async fn take_rate(broker: &crawlfleet_tests::TestBroker) -> anyhow::Result<f64>
     Ok(before.saturating_sub(after) as f64 / t0.elapsed().as_secs_f64())
 }
 
-pub fn rule(version: u64) -> String {
-    format!(
-        "local V = {version}\nreturn {{ parse = function(page) return {{ items = {{ {{ v = V }} }} }} end }}\n"
-    )
-}
-
-pub fn push_body(version: u64, push_id: &str) -> Vec<u8> {
-    let source = rule(version);
-    let sha: String = sha2::Sha256::digest(source.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    json!({"type": "update", "module": "bench.r", "path": "bench/r.lua", "source": source,
-           "sha256": sha, "version": version, "push_id": push_id})
-    .to_string()
-    .into_bytes()
-}
-
-/// Jobs on a tiny page of the generated site (the index), parsed by `bench.r`.
-pub fn jobs(site: &Site, n: usize, tag: &str) -> Vec<Job> {
-    jobs_at(&site.url("/robots.txt"), n, tag)
-}
-
-/// `n` jobs on `url`, parsed by `bench.r`.
-fn jobs_at(url: &str, n: usize, tag: &str) -> Vec<Job> {
-    (0..n)
-        .map(|i| Job {
-            id: format!("{tag}-{i}"),
-            url: url.to_owned(),
-            rule: "bench.r".to_owned(),
-            depth: 0,
-            meta: json!({}),
-            attempt: 0,
-            crawl: format!("bench-{tag}"),
-            max_depth: Some(0),
-        })
-        .collect()
-}
-
 /// With `express`, workers subscribe to the express lane and each push is relayed there too.
 pub async fn run(
     workers: usize,
@@ -78,7 +38,13 @@ pub async fn run(
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start(&format!("bench-reload-{workers}"), workers, express).await?;
+    } = crate::fleet::start(
+        &format!("bench-reload-{workers}"),
+        workers,
+        express,
+        Pages::Tiny,
+    )
+    .await?;
     let lane = crate::fleet::lane(express, &broker)?;
     // With jobs flowing: a queue deep enough for every push, filled before the first, so the
     // harness publishes nothing but the pushes while it measures; the fleet's rate is taken
@@ -86,7 +52,7 @@ pub async fn run(
     let rate = if busy {
         for k in 0..PRELOAD / 10_000 {
             broker
-                .enqueue(&jobs(&site, 10_000, &format!("busy-{k}")))
+                .enqueue(&Pages::Tiny.jobs(&site, 10_000, &format!("busy-{k}")))
                 .await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -113,7 +79,7 @@ pub async fn run(
     for n in 1..=pushes as u64 {
         let push_id = format!("bench-{n}");
         let t0 = now_us();
-        let body = push_body(n, &push_id);
+        let body = Pages::Tiny.push_body(n, &push_id);
         match &lane {
             Some(lane) => {
                 broker.send_control_express(&body, &push_id, lane).await;

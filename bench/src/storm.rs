@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crawlfleet_worker::usage;
 
 use crate::clock::now_us;
-use crate::reload::{jobs, push_body};
+use crate::workload::Pages;
 
 /// Jobs enqueued before the phases: more than 4 workers do in 40 s on this machine.
 const PRELOAD: usize = 300_000;
@@ -30,13 +30,18 @@ const PHASE: Duration = Duration::from_secs(10);
 
 /// One run: `pushes` says whether the middle phase gets its storm (off: an A/A run that
 /// checks the harness itself, whose ratio should be 1).
-pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<Value> {
+pub async fn run(
+    workers: usize,
+    pushes: bool,
+    express: bool,
+    pages: Pages,
+) -> anyhow::Result<Value> {
     let crate::fleet::Fleet {
         mut broker,
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start("bench-storm", workers, express).await?;
+    } = crate::fleet::start("bench-storm", workers, express, pages).await?;
     let lane = crate::fleet::lane(express, &broker)?;
 
     // job id → (fetched at, half-loaded)
@@ -57,7 +62,7 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
         let before = enqueued;
         while enqueued < done + to {
             broker
-                .enqueue(&jobs(&site, BATCH, &format!("storm-{enqueued}")))
+                .enqueue(&pages.jobs(&site, BATCH, &format!("storm-{enqueued}")))
                 .await;
             enqueued += BATCH;
         }
@@ -91,7 +96,7 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
             let wait = at.saturating_sub(now_us()).max(0) as u64;
             tokio::time::sleep(Duration::from_micros(wait)).await;
             version += 1;
-            let body = push_body(version, &format!("storm-{version}"));
+            let body = pages.push_body(version, &format!("storm-{version}"));
             match &lane {
                 Some(lane) => {
                     pusher.send_control_express(&body, "storm", lane).await;
@@ -155,7 +160,7 @@ pub async fn run(workers: usize, pushes: bool, express: bool) -> anyhow::Result<
         .map(|i| per_k(|c| c.1, i, [before, during, after][i]))
         .collect();
     Ok(json!({
-        "express": express, "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
+        "express": express, "pages": pages.as_str(), "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
         "reloads_logged": reloaded,
         "steady_before_jobs_per_s": before, "storm_jobs_per_s": during,
         "steady_after_jobs_per_s": after,
