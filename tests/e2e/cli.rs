@@ -1,4 +1,5 @@
-//! The publisher as an operator meets it: clear one-line errors and honest exit codes.
+//! The binaries as an operator meets them: clear one-line errors, honest exit codes, and
+//! settings that take effect.
 
 use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, publisher};
 
@@ -121,4 +122,53 @@ fn worker_reports_every_bad_setting_at_once() {
     for flag in ["--rules", "--prefetch", "--log-format", "--amqp-url"] {
         assert!(stderr.contains(flag), "{flag} not reported: {stderr}");
     }
+}
+
+/// The nice value of each of `pid`'s threads, with the thread's name.
+fn nice_by_thread(pid: u32) -> Vec<(String, i64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the worker's threads");
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            // After the name: state is field 3 of proc_pid_stat(5), nice field 19.
+            let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+            Some((name, nice))
+        })
+        .collect()
+}
+
+/// JOB_NICE lowers the job threads and the job connection's I/O thread; the control thread
+/// and its connection's I/O thread keep the process's own priority, so under load a push is
+/// applied before job work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_threads_run_below_the_control_plane() {
+    let broker = TestBroker::new("nice").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", "return { parse = function() end }");
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--job-nice", "7"]).await;
+    w.ready().await;
+    let threads = nice_by_thread(w.pid());
+    let of = |name: &str| -> Vec<i64> {
+        threads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, nice)| *nice)
+            .collect()
+    };
+    let (control, jobs, mut io) = (
+        of("crawlfleet-cont"),
+        of("tokio-rt-worker"),
+        of("lapin-io-loop"),
+    );
+    assert!(!control.is_empty() && !jobs.is_empty(), "{threads:?}");
+    assert!(control.iter().all(|n| *n == 0), "{threads:?}");
+    assert!(jobs.iter().all(|n| *n == 7), "{threads:?}");
+    // One I/O thread per connection: the control one at the process's priority, the job one
+    // lowered with the thread that opened it.
+    io.sort_unstable();
+    assert_eq!(io, [0, 7], "{threads:?}");
+    broker.cleanup().await;
 }
