@@ -45,7 +45,11 @@ enum What {
     Storm {
         #[arg(long, default_value_t = 4)]
         workers: usize,
-        /// Leave the middle phase without pushes: an A/A run that checks the harness (its
+        /// Storms per run, each between two steady phases of its own (they alternate): the
+        /// ratio reported is the mean over the rounds.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Leave the storm phases without pushes: an A/A run that checks the harness (its
         /// ratio should be 1).
         #[arg(long)]
         no_pushes: bool,
@@ -148,11 +152,12 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Storm {
             workers,
+            rounds,
             no_pushes,
             express,
             pages,
         } => {
-            let r = storm::run(workers, !no_pushes, express, pages).await?;
+            let r = storm::run(workers, rounds, !no_pushes, express, pages).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             let mode = match (no_pushes, express) {
                 (true, _) => "storm-a-a",

@@ -1,7 +1,8 @@
 //! Reload storm: 20 pushes/s for 10 s while jobs flow. Job throughput during the storm vs
 //! the steady state on both sides of it, jobs lost, and jobs run on a half-loaded rule (an
 //! item whose `v`, set by the rule's top level, differs from the rule version it is stamped
-//! with).
+//! with). With several rounds, storms and steady phases alternate and each storm is compared
+//! with its two neighbours: the mean of those ratios is steadier than one storm's.
 //!
 //! Throughput is counted where it happens: each item is put in the phase its page was fetched
 //! in (`fetched_at_ms`, stamped by the worker), not the phase the bench happened to read it in.
@@ -19,23 +20,31 @@ use crawlfleet_worker::usage;
 use crate::clock::now_us;
 use crate::workload::Pages;
 
-/// Jobs enqueued before the phases: more than 4 workers do in 40 s on this machine.
-const PRELOAD: usize = 300_000;
+/// Jobs enqueued before the phases: more than 4 workers do in the warm-up and ...
+const PRELOAD_BASE: usize = 100_000;
+/// ... this many per phase (4 workers take up to ~7 000 tiny jobs/s on this machine).
+const PRELOAD_PER_PHASE: usize = 70_000;
 /// Should the queue run this low anyway, it is topped up (and `topped_up` says so).
 const BACKLOG: usize = 20_000;
 /// Jobs enqueued at a time when the backlog runs low.
 const BATCH: usize = 8_000;
+/// Warm-up per 100 000 jobs preloaded.
+const WARM_US_PER_100K: i64 = 4_000_000;
 /// Length of each phase.
 const PHASE: Duration = Duration::from_secs(10);
 
-/// One run: `pushes` says whether the middle phase gets its storm (off: an A/A run that
-/// checks the harness itself, whose ratio should be 1).
+/// One run of `rounds` storms, each between two steady phases: `pushes` says whether the
+/// storm phases get their pushes (off: an A/A run that checks the harness itself, whose
+/// ratio should be 1).
 pub async fn run(
     workers: usize,
+    rounds: usize,
     pushes: bool,
     express: bool,
     pages: Pages,
 ) -> anyhow::Result<Value> {
+    anyhow::ensure!(rounds >= 1, "--rounds: at least 1");
+    let phases = 2 * rounds + 1;
     let crate::fleet::Fleet {
         mut broker,
         site,
@@ -69,11 +78,13 @@ pub async fn run(
         enqueued - before
     };
 
-    // Warm up 8 s (the broker settles after taking the preload), then three phases of
-    // `PHASE`: steady, storm, steady.
-    feed(&broker, 0, PRELOAD).await;
+    // Warm up while the broker settles after taking the preload (it is slower for a while
+    // after a bigger one: 8 s left the first phase of a 3-round run a third short), then
+    // phases of `PHASE`: steady, storm, steady, storm, ..., steady.
+    let preload = PRELOAD_BASE + PRELOAD_PER_PHASE * phases;
+    feed(&broker, 0, preload).await;
     let mut topped_up = 0usize;
-    let warm_until = now_us() + 8_000_000;
+    let warm_until = now_us() + WARM_US_PER_100K * i64::try_from(preload.div_ceil(100_000))?;
     while now_us() < warm_until {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
         record(items, &mut seen);
@@ -81,18 +92,26 @@ pub async fn run(
     }
     let phase_us = i64::try_from(PHASE.as_micros())?;
     let t0 = now_us();
-    let (storm_from, storm_to, t3) = (t0 + phase_us, t0 + 2 * phase_us, t0 + 3 * phase_us);
+    let bounds: Vec<i64> = (0..=phases as i64).map(|k| t0 + k * phase_us).collect();
+    // Odd phases are storms.
+    let storms: Vec<(i64, i64)> = (0..rounds)
+        .map(|r| (bounds[2 * r + 1], bounds[2 * r + 2]))
+        .collect();
+    let end = bounds[phases];
     // The pushes keep their own schedule on their own connection, whatever the consuming and
     // feeding below are doing. Dropping a `TestBroker` tears the prefix down, so the pusher
     // is handed back and kept until the end.
     let pusher = crawlfleet_tests::TestBroker::with_prefix(&broker.prefix).await;
+    let schedule: Vec<i64> = match pushes {
+        true => storms
+            .iter()
+            .flat_map(|&(from, to)| (from..to).step_by(50_000))
+            .collect(),
+        false => Vec::new(),
+    };
     let pushing = tokio::spawn(async move {
         let mut version = 0u64;
-        loop {
-            let at = storm_from + 50_000 * version as i64;
-            if !pushes || at >= storm_to {
-                return (pusher, version);
-            }
+        for at in schedule {
             let wait = at.saturating_sub(now_us()).max(0) as u64;
             tokio::time::sleep(Duration::from_micros(wait)).await;
             version += 1;
@@ -104,19 +123,21 @@ pub async fn run(
                 None => pusher.send_control_raw(&body, "storm").await,
             }
         }
+        (pusher, version)
     });
     // CPU of the broker and of the workers at each phase boundary: where a storm's cost lands.
     let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
+    let boundaries = bounds.clone();
     let sampling = tokio::spawn(async move {
         let mut samples = Vec::new();
-        for at in [t0, storm_from, storm_to, t3] {
+        for at in boundaries {
             let wait = at.saturating_sub(now_us()).max(0) as u64;
             tokio::time::sleep(Duration::from_micros(wait)).await;
             samples.push(cpu_now(&pids));
         }
         samples
     });
-    while now_us() < t3 {
+    while now_us() < end {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
         record(items, &mut seen);
         topped_up += feed(&broker, seen.len(), BACKLOG).await;
@@ -142,29 +163,26 @@ pub async fn run(
             .count() as f64
             / ((to - from) as f64 / 1e6)
     };
-    let (before, during, after) = (
-        in_window(t0, storm_from),
-        in_window(storm_from, storm_to),
-        in_window(storm_to, t3),
-    );
-    let steady = (before + after) / 2.0;
+    let rates: Vec<f64> = bounds.windows(2).map(|w| in_window(w[0], w[1])).collect();
+    // Each storm against the mean of the steady phases on both sides of it, which cancels a
+    // linear drift.
+    let ratios: Vec<f64> = (0..rounds)
+        .map(|r| rates[2 * r + 1] / ((rates[2 * r] + rates[2 * r + 2]) / 2.0))
+        .collect();
     // CPU-ms per 1000 jobs in each phase, for the broker and for the workers together.
-    let per_k = |who: fn(&(f64, f64)) -> f64, phase: usize, rate: f64| {
+    let per_k = |who: fn(&(f64, f64)) -> f64| -> Vec<f64> {
         let secs = phase_us as f64 / 1e6;
-        (who(&cpu[phase + 1]) - who(&cpu[phase])) * 1000.0 / (rate * secs / 1000.0)
+        (0..phases)
+            .map(|k| (who(&cpu[k + 1]) - who(&cpu[k])) * 1000.0 / (rates[k] * secs / 1000.0))
+            .collect()
     };
-    let broker_cpu: Vec<f64> = (0..3)
-        .map(|i| per_k(|c| c.0, i, [before, during, after][i]))
-        .collect();
-    let workers_cpu: Vec<f64> = (0..3)
-        .map(|i| per_k(|c| c.1, i, [before, during, after][i]))
-        .collect();
+    let (broker_cpu, workers_cpu) = (per_k(|c| c.0), per_k(|c| c.1));
     Ok(json!({
         "express": express, "pages": pages.as_str(), "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
-        "reloads_logged": reloaded,
-        "steady_before_jobs_per_s": before, "storm_jobs_per_s": during,
-        "steady_after_jobs_per_s": after,
-        "storm_vs_steady": during / steady,
+        "reloads_logged": reloaded, "rounds": rounds,
+        "jobs_per_s_by_phase": rates,
+        "storm_vs_steady_by_round": ratios,
+        "storm_vs_steady": ratios.iter().sum::<f64>() / rounds as f64,
         "lost": enqueued as i64 - seen.len() as i64,
         "half_loaded": seen.values().filter(|(_, half)| *half).count(),
         "topped_up_during_phases": topped_up,
