@@ -95,6 +95,17 @@ fn bin_dir() -> PathBuf {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // On Ctrl-C or SIGTERM the run's future is dropped, and with it its fleet: the workers
+    // are killed and the broker prefix deleted, as at the end of a run.
+    tokio::select! {
+        r = run(cli) => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted: the fleet was torn down"),
+        _ = term.recv() => anyhow::bail!("terminated: the fleet was torn down"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.what {
         What::Reload {
             workers,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crawlfleet_worker::usage;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::clock::now_us;
 use crate::workload::Pages;
@@ -109,7 +110,8 @@ pub async fn run(
             .collect(),
         false => Vec::new(),
     };
-    let pushing = tokio::spawn(async move {
+    // Aborted if the run is dropped (Ctrl-C), before the prefix it pushes to is torn down.
+    let pushing = AbortOnDropHandle::new(tokio::spawn(async move {
         let mut version = 0u64;
         for at in schedule {
             let wait = at.saturating_sub(now_us()).max(0) as u64;
@@ -124,7 +126,7 @@ pub async fn run(
             }
         }
         (pusher, version)
-    });
+    }));
     // CPU of the broker and of the workers at each phase boundary: where a storm's cost lands.
     let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
     let boundaries = bounds.clone();
