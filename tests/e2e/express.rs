@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use crawlfleet_bus::ExpressLane;
 use crawlfleet_bus::message::{ControlMessage, Encode, ReloadStatus, Reply, RuleUpdate};
-use crawlfleet_tests::{
-    RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
-};
+use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, one_job, run_publisher, tag_and_version};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -125,11 +123,7 @@ async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a
         assert_eq!(unacked.get(&w.queue), Some(&0), "{unacked:?}");
     }
     // New jobs run the new version.
-    let site = TestSite::one_page().await;
-    broker
-        .enqueue(&[page_job("j-express", site.url("/x"), "shop.a")])
-        .await;
-    let items = broker.items(1, 10 * SECOND).await;
+    let items = one_job(&mut broker, "j-express", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("v2"), 2)));
     broker.cleanup().await;
 }

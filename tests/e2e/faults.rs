@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crawlfleet_bus::message::{ControlMessage, Job, Ping, Reply};
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher,
+    tag_and_version,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -169,11 +170,7 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
-    let site = TestSite::one_page().await;
-    broker
-        .enqueue(&[page_job("j-after", site.url("/x"), "shop.a")])
-        .await;
-    let items = broker.items(1, 10 * SECOND).await;
+    let items = one_job(&mut broker, "j-after", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("v2"), 2)));
     broker.cleanup().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
 use crawlfleet_bus::signature;
 use crawlfleet_tests::{
-    RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, tag_and_version,
+    RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher, tag_and_version,
 };
 use sha2::Digest;
 
@@ -209,10 +209,7 @@ async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
         history.stdout
     );
 
-    let site = TestSite::one_page().await;
-    let job = page_job("j-rb", site.url("/x"), "shop.a");
-    broker.enqueue(&[job]).await;
-    let items = broker.items(1, 10 * SECOND).await;
+    let items = one_job(&mut broker, "j-rb", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("good"), 3)));
     let bad = run_publisher(&broker.prefix, &["rollback", "shop.a", "--to", "9"]).await;
     assert_eq!(bad.code, 2);

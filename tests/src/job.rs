@@ -1,6 +1,10 @@
 //! A crawl job for one page, as the tests enqueue it, and what its item says.
 
+use std::time::Duration;
+
 use crawlfleet_bus::message::{Item, Job};
+
+use crate::{TestBroker, TestSite};
 
 /// Job `id`: `url` parsed by `rule`, at depth 0, following no links.
 pub fn page_job(id: &str, url: String, rule: &str) -> Job {
@@ -22,4 +26,12 @@ pub fn tag_and_version(items: &[Item]) -> Option<(Option<&str>, u64)> {
     items
         .first()
         .map(|i| (i.fields["tag"].as_str(), i.rule_version))
+}
+
+/// Enqueues one job on a one-page site for rule `rule` and returns the items it yields (waiting
+/// up to 10 s): what the tests run to see which version new jobs get.
+pub async fn one_job(broker: &mut TestBroker, id: &str, rule: &str) -> Vec<Item> {
+    let site = TestSite::one_page().await;
+    broker.enqueue(&[page_job(id, site.url("/x"), rule)]).await;
+    broker.items(1, Duration::from_secs(10)).await
 }
