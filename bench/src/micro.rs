@@ -1,6 +1,6 @@
 //! Micro figures, in process: the cost of a call into Lua, of parsing a product page with
 //! the real rule, of compiling a rule, of a reload, and of what a new version costs besides
-//! (its spare state, its first call).
+//! (the housekeeping after it, its first call).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -108,8 +108,9 @@ pub fn run() -> anyhow::Result<Value> {
     let compile_us = time_us(2_000, || {
         let _ = check_syntax(&name, &product);
     });
-    // As in the worker: what a reload leaves for later (opening the spare state) runs
-    // between reloads, untimed. Each reload is a new version of `module`.
+    // As in the worker: what a reload leaves for later (trimming the kept states, opening
+    // a spare when one was used) runs between reloads, untimed. Each reload is a new
+    // version of `module`.
     let mut version = 0;
     let mut reload_us = |module: &str, text: &str| {
         time_after_us(
@@ -124,9 +125,10 @@ pub fn run() -> anyhow::Result<Value> {
     let one_module_us = reload_us("shop.product", &product);
     let helper_reload_us = reload_us("lib.prices", &prices);
 
-    // What else a reload costs a worker in process, off the path timed above: opening the
-    // next spare state, and the first call on the new version (in a fresh state, the page's
-    // userdata types are registered and its selectors parsed on first use).
+    // What else a reload costs a worker in process, off the path timed above: the
+    // housekeeping after it, and the first call on the new version (in a state new to the
+    // module, the page's userdata types are registered and its selectors parsed on first
+    // use; in one kept from a version before, they are there already).
     const SELECT: &str = "return { parse = function(page) page:select_one('h1') return nil end }";
     let small = || page("<h1>x</h1>".to_owned());
     let mut next_select = || {
@@ -137,7 +139,7 @@ pub fn run() -> anyhow::Result<Value> {
             version,
         ));
     };
-    let spare_state_us = time_after_us(300, &mut next_select, || store.housekeep());
+    let housekeep_us = time_after_us(300, &mut next_select, || store.housekeep());
     let first_call_us = {
         let mut total = std::time::Duration::ZERO;
         for _ in 0..300 {
@@ -166,7 +168,7 @@ pub fn run() -> anyhow::Result<Value> {
         "compile_us": compile_us,
         "reload_one_module_us": one_module_us,
         "reload_helper_and_dependent_us": helper_reload_us,
-        "spare_state_us": spare_state_us,
+        "housekeep_us": housekeep_us,
         "first_call_on_new_version_us": first_call_us,
         "later_call_us": warm_call_us,
     }))

@@ -61,7 +61,7 @@ pub async fn run(
         None
     };
     // The workers' CPU over the pushes: per push and worker, what a reload costs a whole
-    // worker process (decode, compile, evaluate, swap, log, ack, reply, next spare state).
+    // worker process (decode, compile, evaluate, swap, log, ack, reply, housekeeping).
     let cpu = || -> f64 {
         procs
             .iter()

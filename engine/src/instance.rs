@@ -1,33 +1,22 @@
-//! One module evaluated in its own sandboxed Lua state, with the helpers it `require`s.
+//! One version of a module, evaluated in a sandboxed Lua state with the helpers it
+//! `require`s.
 //!
-//! `require` is resolved by the engine from the rule set being built, never from disk: a
-//! helper's chunk is compiled into the same state, cached there, and recorded as a
-//! dependency so that reloading the helper reloads this module too.
+//! The version runs in an environment of its own in a state no other live version is
+//! loaded in (see `pool.rs`); `require` resolves helpers from the rule set being built.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use mlua::{Function, Lua, LuaSerdeExt, RegistryKey, Table, Value};
+use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 
 use crate::lua_error::{describe, is_memory_error};
 use crate::page::{LuaPage, SelectorCache};
+use crate::require::{Requires, Sources};
 use crate::sandbox::Sandbox;
-use crate::{
-    CallError, Limits, LoadError, ModuleName, ModuleSource, Page, ParseOutput, RuleSettings, Stage,
-};
+use crate::{CallError, Limits, LoadError, ModuleName, Page, ParseOutput, RuleSettings, Stage};
 
-/// The sources a module may `require`, by name.
-pub(crate) type Sources = BTreeMap<ModuleName, ModuleSource>;
-
-/// Per-state bookkeeping of `require`.
-struct RequireContext {
-    sources: Arc<Sources>,
-    cache: HashMap<ModuleName, RegistryKey>,
-    loading: Vec<ModuleName>,
-    deps: BTreeSet<ModuleName>,
-}
-
-/// A module loaded in its own Lua state. Handles are declared before the state they live in.
+/// A loaded version. Its Lua handles are declared before the state they live in, so the
+/// state is idle (held only by the pool) only once they are all gone.
 pub(crate) struct Instance {
     module: Table,
     parse: Option<Function>,
@@ -39,9 +28,9 @@ pub(crate) struct Instance {
     pub(crate) label: Option<String>,
     /// Every module this one requires, directly or through other helpers.
     pub(crate) deps: BTreeSet<ModuleName>,
-    /// Serialises calls so a call's budget is never re-armed by another caller.
-    call_lock: Mutex<()>,
-    sandbox: Sandbox,
+    /// Its `require`; dropping it lets the version's Lua objects be collected.
+    _requires: Requires,
+    sandbox: Arc<Sandbox>,
     limits: Limits,
 }
 
@@ -56,12 +45,14 @@ impl Instance {
         let sandbox = Sandbox::open(limits).map_err(|e| {
             LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
         })?;
-        Self::evaluate_in(sandbox, name, sources, limits)
+        sandbox.dedicate(name);
+        Self::evaluate_in(Arc::new(sandbox), name, sources, limits)
     }
 
-    /// Like [`Instance::evaluate`], in `sandbox`: a state opened ahead of time and never used.
+    /// Like [`Instance::evaluate`], in `sandbox`: a state dedicated to module `name` in
+    /// which no other version is live.
     pub(crate) fn evaluate_in(
-        sandbox: Sandbox,
+        sandbox: Arc<Sandbox>,
         name: &ModuleName,
         sources: &Arc<Sources>,
         limits: &Limits,
@@ -75,29 +66,24 @@ impl Instance {
         let internal = |e: mlua::Error| {
             LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
         };
-        sandbox.dedicate(name);
-        sandbox.lua.set_app_data(SelectorCache::default());
-        sandbox.lua.set_app_data(RequireContext {
-            sources: Arc::clone(sources),
-            cache: HashMap::new(),
-            loading: vec![name.clone()],
-            deps: BTreeSet::new(),
-        });
-        let require = sandbox.lua.create_function(require).map_err(internal)?;
-        sandbox
-            .lua
-            .globals()
-            .raw_set("require", require)
-            .map_err(internal)?;
-        sandbox.seal().map_err(internal)?;
+        if sandbox.lua.app_data_ref::<SelectorCache>().is_none() {
+            sandbox.lua.set_app_data(SelectorCache::default());
+        }
+        let _serial = sandbox.enter();
+        let env = sandbox.environment().map_err(internal)?;
+        let requires = Requires::install(&sandbox.lua, &env, name, sources).map_err(internal)?;
 
         let chunk = sandbox
-            .compile(name, &source.text)
+            .compile(name, &source.text, &env)
             .map_err(|e| LoadError::new(Stage::Compile, describe(&e, name.as_str())))?;
 
         sandbox.budget.arm(limits.load_budget);
         let result = chunk.call::<Value>(());
         let tripped = sandbox.budget.disarm();
+        if matches!(&result, Err(e) if is_memory_error(e)) {
+            // Give the garbage of the failed load back before the state is used again.
+            let _ = sandbox.lua.gc_collect();
+        }
         let value = match result {
             _ if tripped => {
                 return Err(LoadError::new(
@@ -178,11 +164,7 @@ impl Instance {
                 )));
             }
         };
-        let deps = sandbox
-            .lua
-            .app_data_ref::<RequireContext>()
-            .map(|ctx| ctx.deps.clone())
-            .unwrap_or_default();
+        let deps = requires.deps();
         let settings = RuleSettings {
             max_depth,
             keep_query,
@@ -196,8 +178,8 @@ impl Instance {
             settings,
             label,
             deps,
-            call_lock: Mutex::new(()),
-            sandbox,
+            _requires: requires,
+            sandbox: Arc::clone(&sandbox),
             limits: *limits,
         })
     }
@@ -217,10 +199,7 @@ impl Instance {
             .parse
             .as_ref()
             .ok_or_else(|| CallError::NotARule(name.to_string()))?;
-        let _serial = self
-            .call_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _serial = self.sandbox.enter();
         let lua = &self.sandbox.lua;
         let args = (lua.create_userdata(LuaPage::new(page)), to_lua(lua, ctx));
         self.sandbox.budget.arm(self.limits.call_budget);
@@ -244,10 +223,7 @@ impl Instance {
         let Some(follow) = &self.follow else {
             return Ok(vec![true; urls.len()]);
         };
-        let _serial = self
-            .call_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _serial = self.sandbox.enter();
         let lua = &self.sandbox.lua;
         let ctx = to_lua(lua, ctx).map_err(|e| CallError::Runtime(describe(&e, name.as_str())))?;
         self.sandbox.budget.arm(self.limits.call_budget);
@@ -291,10 +267,7 @@ impl Instance {
 
     /// The module's `state` field as plain data, for `migrate` in the next version.
     pub(crate) fn state(&self) -> Result<serde_json::Value, String> {
-        let _serial = self
-            .call_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _serial = self.sandbox.enter();
         let state = self
             .module
             .raw_get::<Value>("state")
@@ -315,10 +288,7 @@ impl Instance {
             return Ok(());
         };
         let fail = |m: String| LoadError::new(Stage::Migrate, format!("migrate failed {m}"));
-        let _serial = self
-            .call_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _serial = self.sandbox.enter();
         let lua = &self.sandbox.lua;
         let old = to_lua(lua, old_state).map_err(|e| fail(describe(&e, name.as_str())))?;
         self.sandbox.budget.arm(self.limits.load_budget);
@@ -338,6 +308,11 @@ impl Instance {
     pub(crate) fn has_migrate(&self) -> bool {
         self.migrate.is_some()
     }
+
+    /// The state this version is loaded in.
+    pub(crate) fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
 }
 
 /// How JSON becomes Lua: `null` is `nil`.
@@ -350,46 +325,4 @@ pub(crate) fn json_to_lua_options() -> mlua::serde::SerializeOptions {
 /// JSON to Lua, with JSON `null` as `nil`.
 fn to_lua(lua: &Lua, value: &serde_json::Value) -> mlua::Result<Value> {
     lua.to_value_with(value, json_to_lua_options())
-}
-
-/// The engine's `require`: resolves `name` from the rule set being built.
-fn require(lua: &Lua, name: String) -> mlua::Result<Value> {
-    let name = ModuleName::new(&name).map_err(|e| mlua::Error::runtime(e.to_string()))?;
-    let source = {
-        let ctx = lua
-            .app_data_ref::<RequireContext>()
-            .ok_or_else(|| mlua::Error::runtime("require is not available here"))?;
-        if let Some(key) = ctx.cache.get(&name) {
-            return lua.registry_value::<Value>(key);
-        }
-        if ctx.loading.contains(&name) {
-            let chain: Vec<&str> = ctx.loading.iter().map(ModuleName::as_str).collect();
-            return Err(mlua::Error::runtime(format!(
-                "require cycle: {} -> {name}",
-                chain.join(" -> ")
-            )));
-        }
-        ctx.sources.get(&name).cloned().ok_or_else(|| {
-            mlua::Error::runtime(format!("module `{name}` is not in the rule set"))
-        })?
-    };
-    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
-        ctx.loading.push(name.clone());
-        ctx.deps.insert(name.clone());
-    }
-    let result = lua
-        .load(&*source.text)
-        .set_name(format!("={}{name}", crate::lua_error::CHUNK_PREFIX))
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .into_function()
-        .and_then(|chunk| chunk.call::<Value>(()));
-    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
-        ctx.loading.pop();
-    }
-    let value = result?;
-    let key = lua.create_registry_value(value.clone())?;
-    if let Some(mut ctx) = lua.app_data_mut::<RequireContext>() {
-        ctx.cache.insert(name, key);
-    }
-    Ok(value)
 }

@@ -14,6 +14,8 @@ mod lua_error;
 mod name;
 mod output;
 mod page;
+mod pool;
+mod require;
 mod rule;
 mod rules_root;
 mod ruleset;

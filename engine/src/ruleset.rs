@@ -1,14 +1,16 @@
 //! An immutable rule set and the reload transaction that builds the next one.
 //!
 //! A transaction compiles and evaluates the new version, and every rule that requires it,
-//! in scratch states; only when all of them load (and migrate) is a new set returned. The
-//! caller swaps it in whole, so dependents change together with their helper.
+//! each in an idle state of its module; only when all of them load (and migrate) is a new
+//! set returned. The caller swaps it in whole, so dependents change together with their
+//! helper.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::instance::{Instance, Sources};
-use crate::sandbox::Sandbox;
+use crate::instance::Instance;
+use crate::pool::StatePool;
+use crate::require::Sources;
 use crate::{Limits, LoadError, ModuleName, ModuleSource, Rule, Stage};
 
 /// What a module is in a rule set, for status reports.
@@ -107,12 +109,13 @@ impl RuleSet {
         self.sources.values().map(|s| s.version).max().unwrap_or(0)
     }
 
-    /// Builds the set that results from `update`, without touching this one.
+    /// Builds the set that results from `update`, without touching this one. The new
+    /// versions are loaded in idle states from `states`.
     pub(crate) fn prepare(
         &self,
         update: ModuleSource,
         limits: &Limits,
-        spare: Option<Sandbox>,
+        states: &mut StatePool,
     ) -> Result<(RuleSet, Change), LoadError> {
         let name = update.name.clone();
         if let Some(live) = self.sources.get(&name) {
@@ -134,12 +137,7 @@ impl RuleSet {
         next_sources.insert(name.clone(), update.clone());
         let next_sources = Arc::new(next_sources);
 
-        // The updated module itself goes into the spare state when there is one: opening a
-        // state is a third of a small reload.
-        let instance = match spare {
-            Some(sandbox) => Instance::evaluate_in(sandbox, &name, &next_sources, limits)?,
-            None => Instance::evaluate(&name, &next_sources, limits)?,
-        };
+        let instance = self.evaluate(&name, &next_sources, limits, states)?;
         if !instance.is_rule() && self.rules.contains_key(&name) {
             return Err(LoadError::new(
                 Stage::Shape,
@@ -156,8 +154,9 @@ impl RuleSet {
             .values()
             .filter(|r| r.name() != &name && r.deps().contains_key(&name))
         {
-            let instance =
-                Instance::evaluate(dependent.name(), &next_sources, limits).map_err(|e| {
+            let instance = self
+                .evaluate(dependent.name(), &next_sources, limits, states)
+                .map_err(|e| {
                     LoadError::new(
                         Stage::Dependent,
                         format!(
@@ -199,6 +198,25 @@ impl RuleSet {
             },
             Change::Applied { reloaded },
         ))
+    }
+
+    /// Evaluates module `name` from `sources` in an idle state of its own, taken from
+    /// `states`. The state its live version runs in becomes the module's too, for a later
+    /// version once this one is gone.
+    fn evaluate(
+        &self,
+        name: &ModuleName,
+        sources: &Arc<Sources>,
+        limits: &Limits,
+        states: &mut StatePool,
+    ) -> Result<Instance, LoadError> {
+        if let Some(live) = self.rules.get(name) {
+            states.adopt(name, live.instance().sandbox());
+        }
+        let state = states.take(name, limits).map_err(|e| {
+            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
+        })?;
+        Instance::evaluate_in(state, name, sources, limits)
     }
 
     fn shallow_clone(&self) -> RuleSet {

@@ -1,12 +1,17 @@
-//! A fresh Luau state with a whitelisted environment, a memory limit and a time budget.
+//! A Luau state with a whitelisted environment, a memory limit and a time budget, in which
+//! each loaded version gets globals of its own.
 //!
 //! Whitelist, not blacklist: after the safe standard libraries are opened, every global that
 //! is not named below is removed (so `require`, `loadstring`, `getfenv`/`setfenv`,
 //! `collectgarbage`, `newproxy`, `gcinfo`, `debug` are gone), `os` keeps only its clock and
 //! date functions, and sealing the state (`Lua::sandbox(true)`) makes every builtin table and
 //! the string metatable read-only, so one rule cannot change what another sees.
+//!
+//! A state outlives the versions loaded into it (see `pool.rs`): each version's chunk runs in
+//! an [`Sandbox::environment`] of its own, a table that reads through to the sealed builtins
+//! and takes the version's own globals, so nothing one version sets is seen by the next.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
@@ -54,16 +59,22 @@ const GLOBALS: &[&str] = &[
 /// The harmless part of `os`.
 const OS_FUNCTIONS: &[&str] = &["clock", "date", "difftime", "time"];
 
-/// One Lua state with its budget. Not yet sealed: the engine installs `require` first.
+/// One sealed Lua state with its budget, shared by the versions of one module loaded into it.
 pub(crate) struct Sandbox {
     pub(crate) lua: Lua,
     pub(crate) budget: Arc<Budget>,
+    /// The metatable of every version's environment: reads fall through to the sealed
+    /// builtins. Read-only, like them.
+    env_meta: Table,
+    /// Serialises everything that runs Lua here, so one caller's budget is never re-armed
+    /// by another.
+    calls: Mutex<()>,
     memory_bytes: usize,
 }
 
 impl Sandbox {
-    /// A state with only whitelisted globals, a `log` table routed to tracing, the memory
-    /// limit and the interrupt-driven budget installed. It belongs to no module until
+    /// A sealed state with only whitelisted globals, a `log` table routed to tracing, the
+    /// memory limit and the interrupt-driven budget installed. It belongs to no module until
     /// [`Sandbox::dedicate`] names one, so it can be opened ahead of time.
     pub(crate) fn open(limits: &Limits) -> mlua::Result<Sandbox> {
         let libs = StdLib::COROUTINE
@@ -106,11 +117,40 @@ impl Sandbox {
         lua.set_interrupt(move |_| check.check());
         lua.set_memory_limit(limits.memory_bytes)?;
 
+        lua.sandbox(true)?;
+        // Sealing put a writable proxy in front of the builtins as the state's globals; the
+        // builtins themselves are what every version's environment reads through to.
+        let builtins: Table = lua
+            .globals()
+            .metatable()
+            .ok_or_else(|| mlua::Error::runtime("a sealed state has no builtins table"))?
+            .raw_get("__index")?;
+        let env_meta = lua.create_table()?;
+        env_meta.raw_set("__index", builtins)?;
+        env_meta.set_readonly(true);
+
         Ok(Sandbox {
             lua,
             budget,
+            env_meta,
+            calls: Mutex::new(()),
             memory_bytes: limits.memory_bytes,
         })
+    }
+
+    /// Globals for one version: a fresh table that reads through to the sealed builtins and
+    /// keeps whatever the version's code assigns. Marked safe so the builtins' fast paths
+    /// stay on, as they are for the state's own globals.
+    pub(crate) fn environment(&self) -> mlua::Result<Table> {
+        let env = self.lua.create_table()?;
+        env.set_metatable(Some(self.env_meta.clone()))?;
+        env.set_safeenv(true);
+        Ok(env)
+    }
+
+    /// Takes the state for one call or load: the caller may arm the budget and run Lua.
+    pub(crate) fn enter(&self) -> MutexGuard<'_, ()> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Names the module this state is for: its `log` and `print` lines carry that name.
@@ -118,23 +158,34 @@ impl Sandbox {
         self.lua.set_app_data(LogModule(module.to_string()));
     }
 
-    /// Makes builtins and globals read-only. Call once, after the engine's own globals are set.
-    pub(crate) fn seal(&self) -> mlua::Result<()> {
-        self.lua.sandbox(true)
-    }
-
-    /// Compiles `source` as the chunk of `module`. Text only: binary chunks are refused.
-    pub(crate) fn compile(&self, module: &ModuleName, source: &str) -> mlua::Result<Function> {
-        self.lua
-            .load(source)
-            .set_name(format!("={CHUNK_PREFIX}{module}"))
-            .set_mode(ChunkMode::Text)
-            .into_function()
+    /// Compiles `source` as the chunk of `module`, with `env` as its globals. Text only:
+    /// binary chunks are refused.
+    pub(crate) fn compile(
+        &self,
+        module: &ModuleName,
+        source: &str,
+        env: &Table,
+    ) -> mlua::Result<Function> {
+        compile_in(&self.lua, module, source, env)
     }
 
     pub(crate) fn memory_mib(&self) -> usize {
         self.memory_bytes / (1024 * 1024)
     }
+}
+
+/// Compiles `source` as the chunk of `module` in `lua`, with `env` as its globals.
+pub(crate) fn compile_in(
+    lua: &Lua,
+    module: &ModuleName,
+    source: &str,
+    env: &Table,
+) -> mlua::Result<Function> {
+    lua.load(source)
+        .set_name(format!("={CHUNK_PREFIX}{module}"))
+        .set_mode(ChunkMode::Text)
+        .set_environment(env.clone())
+        .into_function()
 }
 
 /// `array(t)`: marks a table as a list, so it becomes a JSON array even when empty.

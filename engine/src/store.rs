@@ -2,22 +2,22 @@
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::sandbox::Sandbox;
+use crate::pool::StatePool;
 use crate::{Change, Limits, LoadError, ModuleSource, Rule, RuleSet};
 
 /// Holds the live [`RuleSet`]. Readers take a snapshot (an `Arc`) and never block on a reload
 /// in progress; a reload builds the next set off to the side and swaps it in one store.
 ///
-/// [`RuleStore::housekeep`], run once a reload has been reported, opens the next reload's Lua
-/// state ahead of time, off the path of the next push.
+/// A reload loads the new version in an idle Lua state kept from an earlier version, or a
+/// spare one opened ahead of time; [`RuleStore::housekeep`], run once a reload has been
+/// reported, trims the kept states and opens the spare, off the path of the next push.
 pub struct RuleStore {
     live: RwLock<Arc<RuleSet>>,
     /// One reload at a time, so each transaction starts from the set it replaces.
     writer: Mutex<()>,
     limits: Limits,
-    /// A blank sandboxed state for the next reload's module; taken by the reload (used or
-    /// not, it is never reused), opened again by `housekeep`.
-    spare: Mutex<Option<Sandbox>>,
+    /// The states reloads load new versions in.
+    states: Mutex<StatePool>,
 }
 
 impl std::fmt::Debug for RuleStore {
@@ -41,7 +41,7 @@ impl RuleStore {
             live: RwLock::new(Arc::new(set)),
             writer: Mutex::new(()),
             limits,
-            spare: Mutex::new(None),
+            states: Mutex::new(StatePool::default()),
         }
     }
 
@@ -75,12 +75,9 @@ impl RuleStore {
     pub fn apply(&self, update: ModuleSource) -> Result<Applied, LoadError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.snapshot();
-        let spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let (next, change) = current.prepare(update, &self.limits, spare)?;
+        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let (next, change) = current.prepare(update, &self.limits, &mut states)?;
+        drop(states);
         if change != Change::Unchanged {
             let old = std::mem::replace(
                 &mut *self.live.write().unwrap_or_else(PoisonError::into_inner),
@@ -92,14 +89,24 @@ impl RuleStore {
         Ok(Applied { change })
     }
 
-    /// Work a reload leaves for later, to run once it has been reported: opens the spare state
-    /// the next reload will use (opening one is a third of a small reload). Blocking.
+    /// Work a reload leaves for later, to run once it has been reported: closes the states
+    /// no version will use again and opens a spare for a module that has no idle state of
+    /// its own. Blocking.
     pub fn housekeep(&self) {
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.is_none() {
-            // A state that cannot be opened now is opened by the reload itself, which then
-            // reports why.
-            *spare = Sandbox::open(&self.limits).ok();
-        }
+        let live = self.snapshot();
+        let is_live = |name: &crate::ModuleName| live.source(name).is_some();
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .housekeep(&is_live, &self.limits);
+    }
+
+    /// How many Lua states reloads have opened (a state is reused by a module's later
+    /// versions once its own version is gone).
+    pub fn states_opened(&self) -> u64 {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .opened()
     }
 }

@@ -1,4 +1,5 @@
-//! Compiled CSS selectors, cached per Lua state, that is per rule version.
+//! Compiled CSS selectors, cached per Lua state: for the versions of one module loaded there
+//! in turn.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,14 +8,14 @@ use mlua::Lua;
 
 use crate::html::{SelectorList, parse_selector};
 
-/// Selectors a rule version has used, by their CSS text.
+/// Selectors the versions loaded in a state have used, by their CSS text.
 #[derive(Default)]
 pub(crate) struct SelectorCache {
     compiled: HashMap<String, Arc<SelectorList>>,
 }
 
-/// More distinct selectors than this in one rule version is a bug in the rule; the cache
-/// stops growing (selectors still work, uncached).
+/// More distinct selectors than this is a rule that builds them from page data, or many
+/// versions' worth; the cache then starts over rather than grow.
 const MAX_CACHED: usize = 4096;
 
 impl SelectorCache {
@@ -29,9 +30,10 @@ impl SelectorCache {
             parse_selector(css)
                 .map_err(|e| mlua::Error::runtime(format!("bad CSS selector `{css}`: {e}")))?,
         );
-        if let Some(mut cache) = lua.app_data_mut::<SelectorCache>()
-            && cache.compiled.len() < MAX_CACHED
-        {
+        if let Some(mut cache) = lua.app_data_mut::<SelectorCache>() {
+            if cache.compiled.len() >= MAX_CACHED {
+                cache.compiled.clear();
+            }
             cache.compiled.insert(css.to_owned(), Arc::clone(&selector));
         }
         Ok(selector)

@@ -164,9 +164,10 @@ fn a_broken_file_in_the_base_layer_does_not_keep_the_others_from_loading() {
 }
 
 #[test]
-fn a_reload_into_the_spare_state_is_a_reload_into_a_fresh_one() {
+fn a_reload_into_a_kept_state_is_a_reload_into_a_fresh_one() {
     let store = store(&[("shop.a", &rule_returning("'v0'"))]);
-    // A failed update consumes the spare: the next update gets a new one, not the dirty one.
+    // A failed update leaves its state idle, and the next update is loaded there: it sees
+    // nothing the failed one set.
     store.housekeep();
     let err = store
         .apply(src("shop.a", "leak = 'dirty'\nreturn 42", 1))
@@ -189,4 +190,114 @@ fn a_reload_into_the_spare_state_is_a_reload_into_a_fresh_one() {
         .expect_err("endless");
     assert_eq!(err.stage, Stage::Budget);
     assert_eq!(first_item(&store, "shop.a"), json!({"v": "nil"}));
+}
+
+/// Reloads `name` to version `version` with `text`, then does what a worker does between
+/// reloads.
+fn reload(store: &crawlfleet_engine::RuleStore, name: &str, text: &str, version: u64) {
+    store.apply(src(name, text, version)).expect("applies");
+    store.housekeep();
+}
+
+#[test]
+fn a_module_reuses_the_state_of_a_version_that_is_gone() {
+    let store = store(&[("shop.a", &rule_returning("'v0'"))]);
+    store.housekeep();
+    for version in 1..=20 {
+        // Each version sets a global and reports the one the version before it set.
+        let text = format!(
+            "local before = tostring(mark)\nmark = {version}\n\
+             return {{ parse = function() return {{ items = {{ {{ before = before }} }} }} end }}"
+        );
+        reload(&store, "shop.a", &text, version);
+        assert_eq!(first_item(&store, "shop.a"), json!({"before": "nil"}));
+    }
+    // Two spares: version 1 took the first, the second was never needed, as every later
+    // version took the state of the version before the last, idle by then.
+    assert_eq!(store.states_opened(), 2);
+}
+
+#[test]
+fn a_pinned_version_keeps_its_state_to_itself() {
+    let store = store(&[("shop.a", &rule_returning("'v0'"))]);
+    let mut pinned = vec![store.rule("shop.a").expect("live")];
+    for version in 1..=3 {
+        reload(
+            &store,
+            "shop.a",
+            &rule_returning(&format!("'v{version}'")),
+            version,
+        );
+        pinned.push(store.rule("shop.a").expect("live"));
+    }
+    // Four versions alive at once: each in a state of its own, all callable.
+    assert_eq!(store.states_opened(), 4);
+    for (version, rule) in pinned.iter().enumerate() {
+        let out = rule
+            .parse(crate::page("http://x/", json!({})), &json!({}))
+            .expect("callable");
+        assert_eq!(out.items[0]["v"], format!("v{version}"));
+    }
+    drop(pinned);
+    for version in 4..=8 {
+        reload(
+            &store,
+            "shop.a",
+            &rule_returning(&format!("'v{version}'")),
+            version,
+        );
+    }
+    assert_eq!(store.states_opened(), 4, "the freed states were reused");
+}
+
+#[test]
+fn a_helper_table_changed_by_one_version_is_fresh_for_the_next() {
+    let helper = "return { hits = 0 }";
+    let rule = |version: u64| {
+        format!(
+            "local h = require('lib.count')\nh.hits = h.hits + 1\n\
+             return {{ parse = function() return {{ items = {{ {{ hits = h.hits, v = {version} }} }} }} end }}"
+        )
+    };
+    let store = store(&[("lib.count", helper), ("shop.a", &rule(0))]);
+    for version in 1..=4 {
+        reload(&store, "shop.a", &rule(version), version);
+        assert_eq!(
+            first_item(&store, "shop.a"),
+            json!({"hits": 1, "v": version})
+        );
+    }
+}
+
+#[test]
+fn a_reused_state_gives_back_the_memory_of_the_versions_before() {
+    // Each version holds 9 MiB of the 16 MiB limit in a global, and requires a helper (so
+    // its `require`, which holds its globals, must be let go too); a memory bomb is refused
+    // in between. Every version can load only if what the versions before it held in the
+    // same state is collected.
+    let heavy = |version: u64| {
+        format!(
+            "local pad = require('lib.pad')\nbig = {{}}\n\
+             for i = 1, 144 do big[i] = string.rep('x', 65536 - 8) .. string.format('%8d', i) end\n\
+             return {{ parse = function() return {{ items = {{ {{ n = #big + pad.n, v = {version} }} }} }} end }}"
+        )
+    };
+    let bomb = "local t = {} while true do t[#t + 1] = string.rep('y', 65536) .. #t end";
+    let store = store(&[("lib.pad", "return { n = 0 }"), ("shop.a", &heavy(0))]);
+    store.housekeep();
+    for version in 1..=6 {
+        if version % 2 == 0 {
+            let err = store
+                .apply(src("shop.a", bomb, version + 100))
+                .expect_err("bomb refused");
+            assert_eq!(err.stage, Stage::Memory);
+            store.housekeep();
+        }
+        reload(&store, "shop.a", &heavy(version), version);
+        assert_eq!(
+            first_item(&store, "shop.a"),
+            json!({"n": 144, "v": version})
+        );
+    }
+    assert_eq!(store.states_opened(), 2);
 }
