@@ -10,9 +10,9 @@ use std::sync::Arc;
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 
 use crate::lua_error::{describe, is_memory_error};
-use crate::page::{LuaPage, SelectorCache};
+use crate::page::LuaPage;
 use crate::require::{Requires, Sources};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, compile_in};
 use crate::{CallError, Limits, LoadError, ModuleName, Page, ParseOutput, RuleSettings, Stage};
 
 /// A loaded version. Its Lua handles are declared before the state they live in, so the
@@ -66,15 +66,11 @@ impl Instance {
         let internal = |e: mlua::Error| {
             LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
         };
-        if sandbox.lua.app_data_ref::<SelectorCache>().is_none() {
-            sandbox.lua.set_app_data(SelectorCache::default());
-        }
         let _serial = sandbox.enter();
         let env = sandbox.environment().map_err(internal)?;
         let requires = Requires::install(&sandbox.lua, &env, name, sources).map_err(internal)?;
 
-        let chunk = sandbox
-            .compile(name, &source.text, &env)
+        let chunk = compile_in(&sandbox.lua, name, &source.text, &env)
             .map_err(|e| LoadError::new(Stage::Compile, describe(&e, name.as_str())))?;
 
         sandbox.budget.arm(limits.load_budget);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::sandbox::Sandbox;
-use crate::{Limits, ModuleName};
+use crate::{Limits, ModuleName, RuleSet};
 
 /// A state is collected before reuse once it holds more than this share of its limit.
 const COLLECT_ABOVE_DIVISOR: usize = 8;
@@ -68,9 +68,9 @@ impl StatePool {
 
     /// Work for between reloads: keeps at most one idle state per module still in `live`,
     /// closes the rest, and opens the spare if it was used. Blocking: it runs Lua.
-    pub(crate) fn housekeep(&mut self, live: &dyn Fn(&ModuleName) -> bool, limits: &Limits) {
+    pub(crate) fn housekeep(&mut self, live: &RuleSet, limits: &Limits) {
         self.by_module.retain(|module, states| {
-            let mut keep_idle = usize::from(live(module));
+            let mut keep_idle = usize::from(live.source(module).is_some());
             states.retain(|s| {
                 if Arc::strong_count(s) > 1 {
                     return true;

@@ -13,11 +13,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use mlua::chunk::ChunkMode;
+use mlua::chunk::{Chunk, ChunkMode};
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
 
 use crate::budget::Budget;
 use crate::lua_error::CHUNK_PREFIX;
+use crate::page::SelectorCache;
 use crate::{Limits, ModuleName};
 
 /// Globals a rule may use. Everything else is removed before any rule code runs.
@@ -111,6 +112,7 @@ impl Sandbox {
 
         install_log(&lua, &globals)?;
         install_array(&lua, &globals)?;
+        lua.set_app_data(SelectorCache::default());
 
         let budget = Arc::new(Budget::default());
         let check = Arc::clone(&budget);
@@ -158,20 +160,17 @@ impl Sandbox {
         self.lua.set_app_data(LogModule(module.to_string()));
     }
 
-    /// Compiles `source` as the chunk of `module`, with `env` as its globals. Text only:
-    /// binary chunks are refused.
-    pub(crate) fn compile(
-        &self,
-        module: &ModuleName,
-        source: &str,
-        env: &Table,
-    ) -> mlua::Result<Function> {
-        compile_in(&self.lua, module, source, env)
-    }
-
     pub(crate) fn memory_mib(&self) -> usize {
         self.memory_bytes / (1024 * 1024)
     }
+}
+
+/// `source` as the chunk of `module`, named so errors point at the module's lines. Text
+/// only: binary chunks are refused.
+pub(crate) fn rule_chunk<'a>(lua: &'a Lua, module: &ModuleName, source: &'a str) -> Chunk<'a> {
+    lua.load(source)
+        .set_name(format!("={CHUNK_PREFIX}{module}"))
+        .set_mode(ChunkMode::Text)
 }
 
 /// Compiles `source` as the chunk of `module` in `lua`, with `env` as its globals.
@@ -181,9 +180,7 @@ pub(crate) fn compile_in(
     source: &str,
     env: &Table,
 ) -> mlua::Result<Function> {
-    lua.load(source)
-        .set_name(format!("={CHUNK_PREFIX}{module}"))
-        .set_mode(ChunkMode::Text)
+    rule_chunk(lua, module, source)
         .set_environment(env.clone())
         .into_function()
 }

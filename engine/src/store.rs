@@ -94,11 +94,10 @@ impl RuleStore {
     /// its own. Blocking.
     pub fn housekeep(&self) {
         let live = self.snapshot();
-        let is_live = |name: &crate::ModuleName| live.source(name).is_some();
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .housekeep(&is_live, &self.limits);
+            .housekeep(&live, &self.limits);
     }
 
     /// How many Lua states reloads have opened (a state is reused by a module's later

@@ -220,14 +220,13 @@ fn a_module_reuses_the_state_of_a_version_that_is_gone() {
 #[test]
 fn a_pinned_version_keeps_its_state_to_itself() {
     let store = store(&[("shop.a", &rule_returning("'v0'"))]);
+    let push = |version: u64| {
+        let text = rule_returning(&format!("'v{version}'"));
+        reload(&store, "shop.a", &text, version);
+    };
     let mut pinned = vec![store.rule("shop.a").expect("live")];
     for version in 1..=3 {
-        reload(
-            &store,
-            "shop.a",
-            &rule_returning(&format!("'v{version}'")),
-            version,
-        );
+        push(version);
         pinned.push(store.rule("shop.a").expect("live"));
     }
     // Four versions alive at once: each in a state of its own, all callable.
@@ -240,12 +239,7 @@ fn a_pinned_version_keeps_its_state_to_itself() {
     }
     drop(pinned);
     for version in 4..=8 {
-        reload(
-            &store,
-            "shop.a",
-            &rule_returning(&format!("'v{version}'")),
-            version,
-        );
+        push(version);
     }
     assert_eq!(store.states_opened(), 4, "the freed states were reused");
 }
