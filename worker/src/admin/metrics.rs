@@ -1,6 +1,6 @@
 //! The worker's metrics and their rendering in the Prometheus text format (version 0.0.4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -17,35 +17,61 @@ const FAST_BUCKETS: &[f64] = &[
     0.00001, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
 ];
 
-/// A counter with two labels.
-struct Counter2 {
+/// Distinct values a counter's first label (a rule or module name, which comes from
+/// messages) takes before further ones are counted together under [`OTHER`]: a stream of
+/// jobs naming random rules must not grow the exposition without end.
+const MAX_FIRST_LABELS: usize = 256;
+
+/// The first label's value once [`MAX_FIRST_LABELS`] are in use; not a valid module name,
+/// so it never collides with one.
+pub(crate) const OTHER: &str = "(other)";
+
+/// A counter with `N` labels; the first is bounded by [`MAX_FIRST_LABELS`].
+struct Counter<const N: usize> {
     name: &'static str,
     help: &'static str,
-    labels: [&'static str; 2],
-    values: Mutex<BTreeMap<[String; 2], u64>>,
+    labels: [&'static str; N],
+    values: Mutex<Series<N>>,
 }
 
-impl Counter2 {
-    const fn new(name: &'static str, help: &'static str, labels: [&'static str; 2]) -> Counter2 {
-        Counter2 {
+struct Series<const N: usize> {
+    counts: BTreeMap<[String; N], u64>,
+    firsts: BTreeSet<String>,
+}
+
+impl<const N: usize> Counter<N> {
+    const fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Counter<N> {
+        Counter {
             name,
             help,
             labels,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(Series {
+                counts: BTreeMap::new(),
+                firsts: BTreeSet::new(),
+            }),
         }
     }
 
-    fn add(&self, a: &str, b: &str, n: u64) {
+    fn add(&self, labels: [&str; N], n: u64) {
         let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        *values.entry([a.to_owned(), b.to_owned()]).or_default() += n;
+        let mut key = labels.map(str::to_owned);
+        if !values.firsts.contains(&key[0]) {
+            if values.firsts.len() < MAX_FIRST_LABELS {
+                values.firsts.insert(key[0].clone());
+            } else {
+                key[0] = OTHER.to_owned();
+            }
+        }
+        *values.counts.entry(key).or_default() += n;
     }
 
-    /// The sum over every first label, for one value of the second.
-    fn total_with(&self, b: &str) -> u64 {
+    /// The sum over every series whose label `index` is `value`.
+    fn total_where(&self, index: usize, value: &str) -> u64 {
         let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
         values
+            .counts
             .iter()
-            .filter(|([_, k], _)| k == b)
+            .filter(|(k, _)| k[index] == value)
             .map(|(_, v)| v)
             .sum()
     }
@@ -57,16 +83,14 @@ impl Counter2 {
             self.name, self.help, self.name
         );
         let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        for ([a, b], v) in values.iter() {
-            let _ = writeln!(
-                out,
-                "{}{{{}=\"{}\",{}=\"{}\"}} {v}",
-                self.name,
-                self.labels[0],
-                escape(a),
-                self.labels[1],
-                escape(b)
-            );
+        for (key, v) in values.counts.iter() {
+            let labels: Vec<String> = self
+                .labels
+                .iter()
+                .zip(key)
+                .map(|(label, value)| format!("{label}=\"{}\"", escape(value)))
+                .collect();
+            let _ = writeln!(out, "{}{{{}}} {v}", self.name, labels.join(","));
         }
     }
 }
@@ -125,9 +149,9 @@ impl Histogram {
 
 /// Everything a worker measures.
 pub(crate) struct Metrics {
-    jobs: Counter2,
-    items: Counter2,
-    reloads: Counter2,
+    jobs: Counter<2>,
+    items: Counter<1>,
+    reloads: Counter<2>,
     fetch: Histogram,
     reload: Histogram,
     lua: Histogram,
@@ -138,17 +162,19 @@ pub(crate) struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            jobs: Counter2::new(
+            jobs: Counter::new(
                 "crawlfleet_jobs_total",
                 "Jobs settled, by rule and outcome (done, retried, dead).",
                 ["rule", "outcome"],
             ),
-            items: Counter2::new(
+            // Not by rule version: every push would add a series for good. The live version
+            // of each rule is `crawlfleet_rule_version_info`.
+            items: Counter::new(
                 "crawlfleet_items_total",
-                "Items published, by rule and rule version.",
-                ["rule", "version"],
+                "Items published, by rule.",
+                ["rule"],
             ),
-            reloads: Counter2::new(
+            reloads: Counter::new(
                 "crawlfleet_reloads_total",
                 "Rule updates handled, by module and outcome.",
                 ["module", "outcome"],
@@ -176,22 +202,22 @@ impl Default for Metrics {
 
 impl Metrics {
     pub(crate) fn job(&self, rule: &str, outcome: &str) {
-        self.jobs.add(rule, outcome, 1);
+        self.jobs.add([rule, outcome], 1);
     }
 
     /// Jobs settled with `outcome` (done, retried, dead), all rules together.
     pub(crate) fn jobs_with(&self, outcome: &str) -> u64 {
-        self.jobs.total_with(outcome)
+        self.jobs.total_where(1, outcome)
     }
 
-    pub(crate) fn items(&self, rule: &str, version: u64, n: usize) {
+    pub(crate) fn items(&self, rule: &str, n: usize) {
         if n > 0 {
-            self.items.add(rule, &version.to_string(), n as u64);
+            self.items.add([rule], n as u64);
         }
     }
 
     pub(crate) fn reload(&self, module: &str, outcome: &str, took: Duration) {
-        self.reloads.add(module, outcome, 1);
+        self.reloads.add([module, outcome], 1);
         self.reload.observe(took);
     }
 
@@ -262,7 +288,7 @@ mod tests {
         let m = Metrics::default();
         m.job("shop.a", "done");
         m.job("shop.a", "done");
-        m.items("we\"ird", 3, 2);
+        m.items("we\"ird", 2);
         m.fetch(Duration::from_millis(30));
         m.job("shop.b", "done");
         m.job("shop.b", "dead");
@@ -273,7 +299,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("crawlfleet_items_total{rule=\"we\\\"ird\",version=\"3\"} 2"),
+            text.contains("crawlfleet_items_total{rule=\"we\\\"ird\"} 2"),
             "{text}"
         );
         assert!(
@@ -289,5 +315,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("crawlfleet_broker_connected 0"), "{text}");
+    }
+
+    #[test]
+    fn rule_labels_from_messages_are_bounded() {
+        let m = Metrics::default();
+        for k in 0..MAX_FIRST_LABELS + 50 {
+            m.job(&format!("junk.r{k}"), "dead");
+        }
+        m.job("junk.r0", "dead");
+        let text = m.render(None);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("crawlfleet_jobs_total{"))
+            .count();
+        assert_eq!(series, MAX_FIRST_LABELS + 1, "{text}");
+        assert!(
+            text.contains("crawlfleet_jobs_total{rule=\"(other)\",outcome=\"dead\"} 50"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crawlfleet_jobs_total{rule=\"junk.r0\",outcome=\"dead\"} 2"),
+            "{text}"
+        );
+        // A name seen before the bound keeps its own series for every outcome.
+        m.job("junk.r1", "done");
+        assert!(
+            m.render(None)
+                .contains("crawlfleet_jobs_total{rule=\"junk.r1\",outcome=\"done\"} 1")
+        );
+        assert_eq!(m.jobs_with("dead"), MAX_FIRST_LABELS as u64 + 51);
     }
 }

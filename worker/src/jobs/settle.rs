@@ -33,9 +33,7 @@ pub(super) async fn outcome(
             if r.is_ok() {
                 let metrics = &worker.pipeline.metrics;
                 metrics.job(&job.rule, "done");
-                if let Some(first) = items.first() {
-                    metrics.items(&job.rule, first.rule_version, items.len());
-                }
+                metrics.items(&job.rule, items.len());
                 info!(
                     items = items.len(),
                     follow_ups = follow_ups.len(),
