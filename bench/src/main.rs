@@ -2,9 +2,11 @@
 //! `bench/results/<name>.json`. Run from a release build: `scripts/bench <name>`.
 
 mod clock;
+mod cpu;
 mod crawl;
 mod fleet;
 mod micro;
+mod pool;
 mod reload;
 mod site;
 mod stats;
@@ -61,7 +63,13 @@ enum What {
         /// rule extracting what `shop.product` does).
         #[arg(long, value_enum, default_value_t = workload::Pages::Tiny)]
         pages: workload::Pages,
+        /// Also keep this run in DIR under a name of its own, for `storm-pool`.
+        #[arg(long, value_name = "DIR")]
+        keep_in: Option<PathBuf>,
     },
+    /// Pools the storm runs kept in DIR: storms and A/A rounds, each mean with its 95 %
+    /// confidence interval, and the difference.
+    StormPool { dir: PathBuf },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
         #[arg(long, default_value_t = 10_000)]
@@ -167,9 +175,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_pushes,
             express,
             pages,
+            keep_in,
         } => {
             let r = storm::run(workers, rounds, !no_pushes, express, pages).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
+            if let Some(dir) = keep_in {
+                std::fs::create_dir_all(&dir)?;
+                let kind = if no_pushes { "a-a" } else { "storm" };
+                let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+                let path = dir.join(format!("{}-{kind}.json", at.as_secs()));
+                std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")?;
+                println!("kept {}", path.display());
+            }
             let mode = match (no_pushes, express) {
                 (true, _) => "storm-a-a",
                 (false, true) => "storm-express",
@@ -224,6 +241,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             save("crawl", &Value::Array(rows))
+        }
+        What::StormPool { dir } => {
+            let (storms, aa) = pool::read(&dir)?;
+            let r = pool::summary(&storms, &aa);
+            for (name, k) in [("storms", &storms), ("A/A", &aa)] {
+                println!(
+                    "{name:<7} {:>3} runs {:>3} rounds  mean {:>6.1} %  95 % CI {:.1} to {:.1} %",
+                    k.runs,
+                    k.ratios.len(),
+                    100.0 * k.mean(),
+                    100.0 * (k.mean() - k.half_ci()),
+                    100.0 * (k.mean() + k.half_ci())
+                );
+            }
+            let ci = &r["storm_minus_a_a_ci95"];
+            println!(
+                "storms − A/A: {:+.1} points, 95 % CI {:+.1} to {:+.1}",
+                100.0 * r["storm_minus_a_a"].as_f64().unwrap_or(f64::NAN),
+                100.0 * ci[0].as_f64().unwrap_or(f64::NAN),
+                100.0 * ci[1].as_f64().unwrap_or(f64::NAN)
+            );
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
         }
         What::Micro => {
             let r = tokio::task::spawn_blocking(micro::run).await??;

@@ -62,13 +62,9 @@ pub async fn run(
     };
     // The workers' CPU over the pushes: per push and worker, what a reload costs a whole
     // worker process (decode, compile, evaluate, swap, log, ack, reply, housekeeping).
-    let cpu = || -> f64 {
-        procs
-            .iter()
-            .map(|w| crawlfleet_worker::usage::of(&w.pid().to_string()).cpu_s)
-            .sum()
-    };
-    let cpu_before = cpu();
+    let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
+    let cpu = || crate::cpu::of_s(&pids);
+    let (cpu_before, broker_before) = (cpu(), crate::cpu::broker_s());
     let (mut to_live, mut to_reply, mut all_live) = (Vec::new(), Vec::new(), Vec::new());
     // Publish to the broker's confirm, as the pusher sees it.
     let mut to_confirm = Vec::new();
@@ -125,6 +121,10 @@ pub async fn run(
     // cost an idle worker next to nothing.
     let cpu_per_push_ms =
         (!busy).then(|| (cpu() - cpu_before) * 1000.0 / (pushes * workers) as f64);
+    // The broker's share of a push at idle: routing it to every worker's queue and the
+    // history, delivering it, taking the acks and routing the replies.
+    let broker_cpu_per_push_ms =
+        (!busy).then(|| (crate::cpu::broker_s() - broker_before) * 1000.0 / pushes as f64);
     // Jobs still waiting after the last push: the queue never ran dry.
     let waiting = match rate {
         Some(rate) => {
@@ -150,7 +150,7 @@ pub async fn run(
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "lane": if express { "express" } else { "broker" },
         "jobs_waiting_at_end": waiting, "jobs_per_s": rate,
-        "worker_cpu_ms_per_push": cpu_per_push_ms,
+        "worker_cpu_ms_per_push": cpu_per_push_ms, "broker_cpu_ms_per_push": broker_cpu_per_push_ms,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
         "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
         "publish_to_receipt": Summary::of(&to_receipt).json(),

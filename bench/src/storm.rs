@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crawlfleet_worker::usage;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::clock::now_us;
@@ -135,7 +134,7 @@ pub async fn run(
         for at in boundaries {
             let wait = at.saturating_sub(now_us()).max(0) as u64;
             tokio::time::sleep(Duration::from_micros(wait)).await;
-            samples.push(cpu_now(&pids));
+            samples.push((crate::cpu::broker_s(), crate::cpu::of_s(&pids)));
         }
         samples
     });
@@ -166,6 +165,11 @@ pub async fn run(
             / ((to - from) as f64 / 1e6)
     };
     let rates: Vec<f64> = bounds.windows(2).map(|w| in_window(w[0], w[1])).collect();
+    // Second by second over the phases: how the rate drifts within and across them.
+    let by_second: Vec<f64> = (t0..end)
+        .step_by(1_000_000)
+        .map(|from| in_window(from, from + 1_000_000))
+        .collect();
     // Each storm against the mean of the steady phases on both sides of it, which cancels a
     // linear drift.
     let ratios: Vec<f64> = (0..rounds)
@@ -183,6 +187,7 @@ pub async fn run(
         "express": express, "pages": pages.as_str(), "workers": workers, "storm": pushes, "jobs": enqueued, "pushes": version,
         "reloads_logged": reloaded, "rounds": rounds,
         "jobs_per_s_by_phase": rates,
+        "jobs_per_s_by_second": by_second,
         "storm_vs_steady_by_round": ratios,
         "storm_vs_steady": ratios.iter().sum::<f64>() / rounds as f64,
         "lost": enqueued as i64 - seen.len() as i64,
@@ -190,18 +195,4 @@ pub async fn run(
         "topped_up_during_phases": topped_up,
         "broker_cpu_ms_per_1000_jobs": broker_cpu, "workers_cpu_ms_per_1000_jobs": workers_cpu,
     }))
-}
-
-/// CPU seconds so far of the broker (`beam.smp`) and of the worker processes `pids`.
-fn cpu_now(pids: &[String]) -> (f64, f64) {
-    let broker = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .find(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "beam.smp")
-        })
-        .map_or(0.0, |e| usage::of(&e.file_name().to_string_lossy()).cpu_s);
-    let workers = pids.iter().map(|p| usage::of(p).cpu_s).sum();
-    (broker, workers)
 }
