@@ -1,5 +1,5 @@
-//! CPU time so far of the broker (`beam.smp`) and of the worker processes: where a
-//! benchmark's load lands.
+//! CPU time so far of the machine, of the broker (`beam.smp`) and of the worker processes:
+//! where a benchmark's load lands.
 
 use crawlfleet_worker::usage;
 
@@ -18,4 +18,24 @@ pub fn broker_s() -> f64 {
 /// CPU seconds so far of the processes `pids`, together.
 pub fn of_s(pids: &[String]) -> f64 {
     pids.iter().map(|p| usage::of(p).cpu_s).sum()
+}
+
+/// Busy CPU seconds so far of the whole machine, all cores: user, nice, system, irq,
+/// softirq and steal time from `/proc/stat` (in USER_HZ, 100 per second on Linux).
+pub fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum::<f64>()
+        / 100.0
 }

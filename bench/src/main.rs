@@ -11,6 +11,7 @@ mod reload;
 mod site;
 mod stats;
 mod storm;
+mod storm_cpu;
 mod workload;
 
 use std::path::PathBuf;
@@ -67,8 +68,27 @@ enum What {
         #[arg(long, value_name = "DIR")]
         keep_in: Option<PathBuf>,
     },
-    /// Pools the storm runs kept in DIR: storms and A/A rounds, each mean with its 95 %
-    /// confidence interval, and the difference.
+    /// The same storms at a fixed offered load the fleet keeps up with: what a storm costs
+    /// in CPU (the whole machine's, the broker's, the workers') while jobs flow.
+    StormCpu {
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long, default_value_t = 6)]
+        rounds: usize,
+        /// Jobs fed per second, steadily; keep it below what the fleet can take.
+        #[arg(long, default_value_t = 1_500)]
+        offered: usize,
+        /// Leave the storm phases without pushes (A/A).
+        #[arg(long)]
+        no_pushes: bool,
+        #[arg(long, value_enum, default_value_t = workload::Pages::Tiny)]
+        pages: workload::Pages,
+        /// Also keep this run in DIR under a name of its own.
+        #[arg(long, value_name = "DIR")]
+        keep_in: Option<PathBuf>,
+    },
+    /// Pools the storm runs (or storm-cpu runs) kept in DIR: storms and A/A rounds, each
+    /// mean with its 95 % confidence interval, and the difference.
     StormPool { dir: PathBuf },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
@@ -90,6 +110,16 @@ fn save(name: &str, value: &Value) -> anyhow::Result<()> {
     let path = results_dir().join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")?;
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Keeps a run in `dir` under a name of its own (`<unix time>-<kind>.json`).
+fn keep(dir: &std::path::Path, kind: &str, value: &Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let path = dir.join(format!("{}-{kind}.json", at.as_secs()));
+    std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")?;
+    println!("kept {}", path.display());
     Ok(())
 }
 
@@ -180,12 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = storm::run(workers, rounds, !no_pushes, express, pages).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             if let Some(dir) = keep_in {
-                std::fs::create_dir_all(&dir)?;
-                let kind = if no_pushes { "a-a" } else { "storm" };
-                let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-                let path = dir.join(format!("{}-{kind}.json", at.as_secs()));
-                std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")?;
-                println!("kept {}", path.display());
+                keep(&dir, if no_pushes { "a-a" } else { "storm" }, &r)?;
             }
             let mode = match (no_pushes, express) {
                 (true, _) => "storm-a-a",
@@ -242,26 +267,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             save("crawl", &Value::Array(rows))
         }
-        What::StormPool { dir } => {
-            let (storms, aa) = pool::read(&dir)?;
-            let r = pool::summary(&storms, &aa);
-            for (name, k) in [("storms", &storms), ("A/A", &aa)] {
-                println!(
-                    "{name:<7} {:>3} runs {:>3} rounds  mean {:>6.1} %  95 % CI {:.1} to {:.1} %",
-                    k.runs,
-                    k.ratios.len(),
-                    100.0 * k.mean(),
-                    100.0 * (k.mean() - k.half_ci()),
-                    100.0 * (k.mean() + k.half_ci())
-                );
+        What::StormCpu {
+            workers,
+            rounds,
+            offered,
+            no_pushes,
+            pages,
+            keep_in,
+        } => {
+            let r = storm_cpu::run(workers, rounds, !no_pushes, offered, pages).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if let Some(dir) = keep_in {
+                keep(&dir, if no_pushes { "a-a" } else { "storm" }, &r)?;
             }
-            let ci = &r["storm_minus_a_a_ci95"];
-            println!(
-                "storms − A/A: {:+.1} points, 95 % CI {:+.1} to {:+.1}",
-                100.0 * r["storm_minus_a_a"].as_f64().unwrap_or(f64::NAN),
-                100.0 * ci[0].as_f64().unwrap_or(f64::NAN),
-                100.0 * ci[1].as_f64().unwrap_or(f64::NAN)
-            );
+            let mode = if no_pushes {
+                "storm-cpu-a-a"
+            } else {
+                "storm-cpu"
+            };
+            match pages {
+                workload::Pages::Tiny => save(mode, &r),
+                workload::Pages::Product => save(&format!("{mode}-product"), &r),
+            }
+        }
+        What::StormPool { dir } => {
+            let (measure, storms, aa) = pool::read(&dir)?;
+            let r = pool::summary(&storms, &aa);
+            pool::print(measure, &storms, &aa, &r);
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }

@@ -1,77 +1,152 @@
-//! Pooling storm runs: every round of every run kept with `storm --keep-in DIR`, storms
-//! and A/A rounds apart, with the mean, its 95 % confidence interval, and the difference
-//! between the two. One run's three rounds cannot place a storm within a few points on a
-//! machine whose A/A rounds spread by ±10 %; many runs together can say how far they do.
+//! Pooling storm runs: every round of every run kept with `storm --keep-in DIR` (or
+//! `storm-cpu --keep-in DIR`), storms and A/A rounds apart, with the mean, its 95 %
+//! confidence interval, and the difference between the two. One run's rounds cannot place
+//! a storm within a few points on a machine whose A/A rounds spread by ±10 %; many runs
+//! together can say how far they do.
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-/// Rounds of one kind: each storm's throughput against its steady neighbours.
+/// What each round of the runs in a directory measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// `storm`: the storm's throughput over its steady neighbours' (a ratio).
+    Throughput,
+    /// `storm-cpu`: the machine's busy CPU in the storm less its neighbours' (ms/s).
+    MachineCpu,
+}
+
+impl Measure {
+    fn field(self) -> &'static str {
+        match self {
+            Measure::Throughput => "storm_vs_steady_by_round",
+            Measure::MachineCpu => "storm_extra_machine_ms_per_s_by_round",
+        }
+    }
+
+    fn of(run: &Value) -> Option<Measure> {
+        [Measure::Throughput, Measure::MachineCpu]
+            .into_iter()
+            .find(|m| run[m.field()].is_array())
+    }
+
+    /// A value as printed: a ratio in %, CPU in ms/s.
+    fn show(self, v: f64) -> String {
+        match self {
+            Measure::Throughput => format!("{:.1} %", 100.0 * v),
+            Measure::MachineCpu => format!("{v:.1} ms/s"),
+        }
+    }
+}
+
+/// Rounds of one kind (storms, or A/A), one value each.
 #[derive(Debug, Default)]
 pub struct Rounds {
     pub runs: usize,
-    pub ratios: Vec<f64>,
+    pub values: Vec<f64>,
 }
 
 impl Rounds {
     pub fn mean(&self) -> f64 {
-        self.ratios.iter().sum::<f64>() / self.ratios.len() as f64
+        self.values.iter().sum::<f64>() / self.values.len() as f64
     }
 
     /// The variance of one round (n − 1 in the denominator).
     fn variance(&self) -> f64 {
         let m = self.mean();
-        let n = self.ratios.len() as f64;
-        self.ratios.iter().map(|r| (r - m).powi(2)).sum::<f64>() / (n - 1.0)
+        let n = self.values.len() as f64;
+        self.values.iter().map(|r| (r - m).powi(2)).sum::<f64>() / (n - 1.0)
     }
 
     /// Half the width of the 95 % confidence interval of the mean.
     pub fn half_ci(&self) -> f64 {
-        let n = self.ratios.len();
+        let n = self.values.len();
         t975(n.saturating_sub(1)) * (self.variance() / n as f64).sqrt()
     }
 }
 
-/// The storm rounds and the A/A rounds found in the run files of `dir`.
-pub fn read(dir: &Path) -> anyhow::Result<(Rounds, Rounds)> {
+/// The storm rounds and the A/A rounds found in the run files of `dir`, all of one measure.
+pub fn read(dir: &Path) -> anyhow::Result<(Measure, Rounds, Rounds)> {
     let (mut storms, mut aa) = (Rounds::default(), Rounds::default());
+    let mut measure = None;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
         let run: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-        let rounds = run["storm_vs_steady_by_round"]
-            .as_array()
+        let this = Measure::of(&run)
             .ok_or_else(|| anyhow::anyhow!("{}: not a storm run", path.display()))?;
+        anyhow::ensure!(
+            *measure.get_or_insert(this) == this,
+            "{}: runs of two kinds (storm and storm-cpu) in one directory",
+            dir.display()
+        );
         let kind = match run["storm"].as_bool() {
             Some(true) => &mut storms,
             _ => &mut aa,
         };
         kind.runs += 1;
-        kind.ratios.extend(rounds.iter().filter_map(Value::as_f64));
+        let rounds = run[this.field()].as_array().into_iter().flatten();
+        kind.values.extend(rounds.filter_map(Value::as_f64));
     }
     anyhow::ensure!(
-        storms.ratios.len() >= 2 && aa.ratios.len() >= 2,
+        storms.values.len() >= 2 && aa.values.len() >= 2,
         "{}: needs at least two storm rounds and two A/A rounds",
         dir.display()
     );
-    Ok((storms, aa))
+    let measure = measure.unwrap_or(Measure::Throughput);
+    Ok((measure, storms, aa))
+}
+
+/// The table `storm-pool` prints.
+pub fn print(measure: Measure, storms: &Rounds, aa: &Rounds, summary: &Value) {
+    for (name, k) in [("storms", storms), ("A/A", aa)] {
+        println!(
+            "{name:<7} {:>3} runs {:>3} rounds  mean {:>10}  95 % CI {} to {}",
+            k.runs,
+            k.values.len(),
+            measure.show(k.mean()),
+            measure.show(k.mean() - k.half_ci()),
+            measure.show(k.mean() + k.half_ci())
+        );
+    }
+    let at = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let ci = &summary["storm_minus_a_a_ci95"];
+    let (diff, lo, hi) = (at(&summary["storm_minus_a_a"]), at(&ci[0]), at(&ci[1]));
+    match measure {
+        Measure::Throughput => println!(
+            "storms − A/A: {:+.1} points, 95 % CI {:+.1} to {:+.1}",
+            100.0 * diff,
+            100.0 * lo,
+            100.0 * hi
+        ),
+        Measure::MachineCpu => {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+            let share = |v: f64| 100.0 * v / (cores * 1000.0);
+            println!(
+                "storms − A/A: {diff:+.1} ms/s, 95 % CI {lo:+.1} to {hi:+.1}: {:.2} % of the {cores} cores (CI {:.2} to {:.2} %)",
+                share(diff),
+                share(lo),
+                share(hi)
+            );
+        }
+    }
 }
 
 /// Storms against A/A: the mean of each, and the difference with its 95 % interval (Welch).
 pub fn summary(storms: &Rounds, aa: &Rounds) -> Value {
     let (vs, va) = (
-        storms.variance() / storms.ratios.len() as f64,
-        aa.variance() / aa.ratios.len() as f64,
+        storms.variance() / storms.values.len() as f64,
+        aa.variance() / aa.values.len() as f64,
     );
     let df = (vs + va).powi(2)
-        / (vs.powi(2) / (storms.ratios.len() - 1) as f64
-            + va.powi(2) / (aa.ratios.len() - 1) as f64);
+        / (vs.powi(2) / (storms.values.len() - 1) as f64
+            + va.powi(2) / (aa.values.len() - 1) as f64);
     let diff = storms.mean() - aa.mean();
     let half = t975(df.floor() as usize) * (vs + va).sqrt();
-    let kind = |r: &Rounds| json!({"runs": r.runs, "rounds": r.ratios.len(), "mean": r.mean(), "ci95": [r.mean() - r.half_ci(), r.mean() + r.half_ci()]});
+    let kind = |r: &Rounds| json!({"runs": r.runs, "rounds": r.values.len(), "mean": r.mean(), "ci95": [r.mean() - r.half_ci(), r.mean() + r.half_ci()]});
     json!({
         "storm": kind(storms), "a_a": kind(aa),
         "storm_minus_a_a": diff, "storm_minus_a_a_ci95": [diff - half, diff + half],
@@ -102,7 +177,7 @@ mod tests {
     fn interval_of_a_known_sample() {
         let r = Rounds {
             runs: 1,
-            ratios: vec![0.9, 1.0, 1.1, 1.0],
+            values: vec![0.9, 1.0, 1.1, 1.0],
         };
         assert!((r.mean() - 1.0).abs() < 1e-12);
         // sd = 0.0816, se = 0.0408, t(3) = 3.182

@@ -53,19 +53,8 @@ pub async fn run(
     } = crate::fleet::start("bench-storm", workers, express, pages).await?;
     let lane = crate::fleet::lane(express, &broker)?;
 
-    // job id → (fetched at, half-loaded)
-    let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
+    let mut seen = Seen::default();
     let mut enqueued = 0usize;
-    let record = |items: Vec<crawlfleet_bus::message::Item>,
-                  seen: &mut HashMap<String, (u64, bool)>| {
-        for item in items {
-            let half = item.fields.get("v").and_then(Value::as_u64) != Some(item.rule_version);
-            let entry = seen
-                .entry(item.job.clone())
-                .or_insert((item.fetched_at_ms, false));
-            entry.1 |= half;
-        }
-    };
     // Enqueues batches until `to` jobs wait beyond the `done` ones; returns how many it added.
     let mut feed = async |broker: &crawlfleet_tests::TestBroker, done: usize, to: usize| {
         let before = enqueued;
@@ -87,7 +76,7 @@ pub async fn run(
     let warm_until = now_us() + WARM_US_PER_100K * i64::try_from(preload.div_ceil(100_000))?;
     while now_us() < warm_until {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
-        record(items, &mut seen);
+        seen.record(items);
         topped_up += feed(&broker, seen.len(), BACKLOG).await;
     }
     let phase_us = i64::try_from(PHASE.as_micros())?;
@@ -109,38 +98,15 @@ pub async fn run(
             .collect(),
         false => Vec::new(),
     };
-    // Aborted if the run is dropped (Ctrl-C), before the prefix it pushes to is torn down.
-    let pushing = AbortOnDropHandle::new(tokio::spawn(async move {
-        let mut version = 0u64;
-        for at in schedule {
-            let wait = at.saturating_sub(now_us()).max(0) as u64;
-            tokio::time::sleep(Duration::from_micros(wait)).await;
-            version += 1;
-            let body = pages.push_body(version, &format!("storm-{version}"));
-            match &lane {
-                Some(lane) => {
-                    pusher.send_control_express(&body, "storm", lane).await;
-                }
-                None => pusher.send_control_raw(&body, "storm").await,
-            }
-        }
-        (pusher, version)
-    }));
+    let pushing = push_on(pusher, schedule, pages, lane);
     // CPU of the broker and of the workers at each phase boundary: where a storm's cost lands.
     let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
-    let boundaries = bounds.clone();
-    let sampling = tokio::spawn(async move {
-        let mut samples = Vec::new();
-        for at in boundaries {
-            let wait = at.saturating_sub(now_us()).max(0) as u64;
-            tokio::time::sleep(Duration::from_micros(wait)).await;
-            samples.push((crate::cpu::broker_s(), crate::cpu::of_s(&pids)));
-        }
-        samples
+    let sampling = sample_at(bounds.clone(), move || {
+        (crate::cpu::broker_s(), crate::cpu::of_s(&pids))
     });
     while now_us() < end {
         let items = broker.items(2_000, Duration::from_millis(100)).await;
-        record(items, &mut seen);
+        seen.record(items);
         topped_up += feed(&broker, seen.len(), BACKLOG).await;
     }
     let (pusher, version) = pushing.await?;
@@ -151,24 +117,18 @@ pub async fn run(
     let drain_started = std::time::Instant::now();
     while seen.len() < enqueued && drain_started.elapsed() < Duration::from_secs(180) {
         let items = broker.items(5_000, Duration::from_secs(1)).await;
-        record(items, &mut seen);
+        seen.record(items);
     }
     let reloaded: usize = procs.iter().map(|w| w.events("rule reloaded").len()).sum();
     drop(procs);
     broker.cleanup().await;
     drop(pusher);
 
-    let in_window = |from: i64, to: i64| {
-        seen.values()
-            .filter(|(at, _)| (from / 1000..to / 1000).contains(&(*at as i64)))
-            .count() as f64
-            / ((to - from) as f64 / 1e6)
-    };
-    let rates: Vec<f64> = bounds.windows(2).map(|w| in_window(w[0], w[1])).collect();
+    let rates: Vec<f64> = bounds.windows(2).map(|w| seen.rate(w[0], w[1])).collect();
     // Second by second over the phases: how the rate drifts within and across them.
     let by_second: Vec<f64> = (t0..end)
         .step_by(1_000_000)
-        .map(|from| in_window(from, from + 1_000_000))
+        .map(|from| seen.rate(from, from + 1_000_000))
         .collect();
     // Each storm against the mean of the steady phases on both sides of it, which cancels a
     // linear drift.
@@ -191,8 +151,90 @@ pub async fn run(
         "storm_vs_steady_by_round": ratios,
         "storm_vs_steady": ratios.iter().sum::<f64>() / rounds as f64,
         "lost": enqueued as i64 - seen.len() as i64,
-        "half_loaded": seen.values().filter(|(_, half)| *half).count(),
+        "half_loaded": seen.half_loaded(),
         "topped_up_during_phases": topped_up,
         "broker_cpu_ms_per_1000_jobs": broker_cpu, "workers_cpu_ms_per_1000_jobs": workers_cpu,
     }))
+}
+
+/// Pushes a new version of `bench.r` at each instant of `schedule` (µs since the epoch), on
+/// `pusher`'s own connection and relayed on `lane` if any; hands the pusher back (dropping
+/// it tears the prefix down) with the last version pushed. Aborted if dropped (Ctrl-C),
+/// before the prefix it pushes to is torn down.
+pub(crate) fn push_on(
+    pusher: crawlfleet_tests::TestBroker,
+    schedule: Vec<i64>,
+    pages: Pages,
+    lane: Option<crawlfleet_bus::ExpressLane>,
+) -> AbortOnDropHandle<(crawlfleet_tests::TestBroker, u64)> {
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let mut version = 0u64;
+        for at in schedule {
+            let wait = at.saturating_sub(now_us()).max(0) as u64;
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+            version += 1;
+            let body = pages.push_body(version, &format!("storm-{version}"));
+            match &lane {
+                Some(lane) => {
+                    pusher.send_control_express(&body, "storm", lane).await;
+                }
+                None => pusher.send_control_raw(&body, "storm").await,
+            }
+        }
+        (pusher, version)
+    }))
+}
+
+/// What came back of each job, by id: when its page was fetched (`fetched_at_ms`) and
+/// whether an item of it ran on a half-loaded rule (its `v`, set by the rule's top level,
+/// differs from the version it is stamped with).
+#[derive(Default)]
+pub(crate) struct Seen(HashMap<String, (u64, bool)>);
+
+impl Seen {
+    pub(crate) fn record(&mut self, items: Vec<crawlfleet_bus::message::Item>) {
+        for item in items {
+            let half = item.fields.get("v").and_then(Value::as_u64) != Some(item.rule_version);
+            let entry = self
+                .0
+                .entry(item.job)
+                .or_insert((item.fetched_at_ms, false));
+            entry.1 |= half;
+        }
+    }
+
+    /// Jobs seen so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Jobs per second whose page was fetched in `[from, to)` (µs since the epoch).
+    pub(crate) fn rate(&self, from: i64, to: i64) -> f64 {
+        let window = from / 1000..to / 1000;
+        let n = self
+            .0
+            .values()
+            .filter(|(at, _)| window.contains(&(*at as i64)));
+        n.count() as f64 / ((to - from) as f64 / 1e6)
+    }
+
+    pub(crate) fn half_loaded(&self) -> usize {
+        self.0.values().filter(|(_, half)| *half).count()
+    }
+}
+
+/// Calls `sample` at each instant of `at` (µs since the epoch), on a task of its own.
+pub(crate) fn sample_at<T: Send + 'static>(
+    at: Vec<i64>,
+    sample: impl Fn() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<Vec<T>> {
+    tokio::spawn(async move {
+        let mut samples = Vec::new();
+        for instant in at {
+            let wait = instant.saturating_sub(now_us()).max(0) as u64;
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+            samples.push(sample());
+        }
+        samples
+    })
 }
