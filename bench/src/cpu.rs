@@ -3,6 +3,11 @@
 
 use crawlfleet_worker::usage;
 
+/// Cores of this machine: what a CPU share is a share of.
+pub fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, usize::from) as f64
+}
+
 /// CPU seconds so far of the local broker's `beam.smp` (0 if none runs here).
 pub fn broker_s() -> f64 {
     std::fs::read_dir("/proc")

@@ -123,7 +123,7 @@ pub fn print(measure: Measure, storms: &Rounds, aa: &Rounds, summary: &Value) {
             100.0 * hi
         ),
         Measure::MachineCpu => {
-            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+            let cores = crate::cpu::cores();
             let share = |v: f64| 100.0 * v / (cores * 1000.0);
             println!(
                 "storms − A/A: {diff:+.1} ms/s, 95 % CI {lo:+.1} to {hi:+.1}: {:.2} % of the {cores} cores (CI {:.2} to {:.2} %)",

@@ -82,20 +82,13 @@ pub async fn run(
     let phase_us = i64::try_from(PHASE.as_micros())?;
     let t0 = now_us();
     let bounds: Vec<i64> = (0..=phases as i64).map(|k| t0 + k * phase_us).collect();
-    // Odd phases are storms.
-    let storms: Vec<(i64, i64)> = (0..rounds)
-        .map(|r| (bounds[2 * r + 1], bounds[2 * r + 2]))
-        .collect();
     let end = bounds[phases];
     // The pushes keep their own schedule on their own connection, whatever the consuming and
     // feeding below are doing. Dropping a `TestBroker` tears the prefix down, so the pusher
     // is handed back and kept until the end.
     let pusher = crawlfleet_tests::TestBroker::with_prefix(&broker.prefix).await;
-    let schedule: Vec<i64> = match pushes {
-        true => storms
-            .iter()
-            .flat_map(|&(from, to)| (from..to).step_by(50_000))
-            .collect(),
+    let schedule = match pushes {
+        true => push_times(&bounds),
         false => Vec::new(),
     };
     let pushing = push_on(pusher, schedule, pages, lane);
@@ -155,6 +148,16 @@ pub async fn run(
         "topped_up_during_phases": topped_up,
         "broker_cpu_ms_per_1000_jobs": broker_cpu, "workers_cpu_ms_per_1000_jobs": workers_cpu,
     }))
+}
+
+/// A push every 50 ms (20 a second) through each storm: the odd phases between `bounds`.
+pub(crate) fn push_times(bounds: &[i64]) -> Vec<i64> {
+    bounds
+        .windows(2)
+        .skip(1)
+        .step_by(2)
+        .flat_map(|phase| (phase[0]..phase[1]).step_by(50_000))
+        .collect()
 }
 
 /// Pushes a new version of `bench.r` at each instant of `schedule` (µs since the epoch), on
@@ -237,4 +240,18 @@ pub(crate) fn sample_at<T: Send + 'static>(
         }
         samples
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pushes_every_50_ms_through_the_odd_phases_only() {
+        let bounds = [
+            0, 10_000_000, 20_000_000, 30_000_000, 40_000_000, 50_000_000,
+        ];
+        let at = super::push_times(&bounds);
+        assert_eq!(at.len(), 400);
+        assert_eq!((at[0], at[199]), (10_000_000, 19_950_000));
+        assert_eq!((at[200], at[399]), (30_000_000, 39_950_000));
+    }
 }

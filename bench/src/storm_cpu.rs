@@ -60,10 +60,8 @@ pub async fn run(
         anyhow::Ok((feeder, fed))
     }));
     let pusher = crawlfleet_tests::TestBroker::with_prefix(&broker.prefix).await;
-    let schedule: Vec<i64> = match pushes {
-        true => (0..rounds)
-            .flat_map(|r| (bounds[2 * r + 1]..bounds[2 * r + 2]).step_by(50_000))
-            .collect(),
+    let schedule = match pushes {
+        true => crate::storm::push_times(&bounds),
         false => Vec::new(),
     };
     let pushing = crate::storm::push_on(pusher, schedule, pages, None);
@@ -108,7 +106,6 @@ pub async fn run(
     };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let machine_extra = extra(&machine);
-    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     Ok(json!({
         "workers": workers, "rounds": rounds, "storm": pushes, "pages": pages.as_str(),
         "offered_jobs_per_s": offered, "jobs": fed, "pushes": version,
@@ -123,7 +120,7 @@ pub async fn run(
         "storm_extra_machine_ms_per_s": mean(&machine_extra),
         "storm_extra_broker_ms_per_s": mean(&extra(&broker_cpu)),
         "storm_extra_workers_ms_per_s": mean(&extra(&workers_cpu)),
-        "storm_share_of_cores": mean(&machine_extra) / (cores * 1000.0),
+        "storm_share_of_cores": mean(&machine_extra) / (crate::cpu::cores() * 1000.0),
         "lost": fed as i64 - seen.len() as i64,
         "half_loaded": seen.half_loaded(),
     }))

@@ -42,9 +42,7 @@ impl Instance {
         sources: &Arc<Sources>,
         limits: &Limits,
     ) -> Result<Instance, LoadError> {
-        let sandbox = Sandbox::open(limits).map_err(|e| {
-            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
-        })?;
+        let sandbox = Sandbox::open(limits).map_err(state_error)?;
         sandbox.dedicate(name);
         Self::evaluate_in(Arc::new(sandbox), name, sources, limits)
     }
@@ -63,12 +61,9 @@ impl Instance {
                 format!("module `{name}` is not in the rule set"),
             )
         })?;
-        let internal = |e: mlua::Error| {
-            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
-        };
         let _serial = sandbox.enter();
-        let env = sandbox.environment().map_err(internal)?;
-        let requires = Requires::install(&sandbox.lua, &env, name, sources).map_err(internal)?;
+        let env = sandbox.environment().map_err(state_error)?;
+        let requires = Requires::install(&sandbox.lua, &env, name, sources).map_err(state_error)?;
 
         let chunk = compile_in(&sandbox.lua, name, &source.text, &env)
             .map_err(|e| LoadError::new(Stage::Compile, describe(&e, name.as_str())))?;
@@ -111,7 +106,7 @@ impl Instance {
             )));
         };
         let function = |field: &str| -> Result<Option<Function>, LoadError> {
-            match module.raw_get::<Value>(field).map_err(internal)? {
+            match module.raw_get::<Value>(field).map_err(state_error)? {
                 Value::Nil => Ok(None),
                 Value::Function(f) => Ok(Some(f)),
                 other => Err(shape(format!(
@@ -123,7 +118,7 @@ impl Instance {
         let parse = function("parse")?;
         let migrate = function("migrate")?;
         let follow = function("follow")?;
-        let max_depth = match module.raw_get::<Value>("max_depth").map_err(internal)? {
+        let max_depth = match module.raw_get::<Value>("max_depth").map_err(state_error)? {
             Value::Nil => None,
             Value::Integer(n) if n >= 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
             Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u32),
@@ -134,7 +129,7 @@ impl Instance {
                 )));
             }
         };
-        let keep_query = match module.raw_get::<Value>("keep_query").map_err(internal)? {
+        let keep_query = match module.raw_get::<Value>("keep_query").map_err(state_error)? {
             Value::Nil => None,
             Value::Table(t) => Some(
                 t.sequence_values::<String>()
@@ -148,10 +143,10 @@ impl Instance {
                 )));
             }
         };
-        let label = match module.raw_get::<Value>("version").map_err(internal)? {
+        let label = match module.raw_get::<Value>("version").map_err(state_error)? {
             Value::Nil => None,
             v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
-                Some(v.to_string().map_err(internal)?)
+                Some(v.to_string().map_err(state_error)?)
             }
             other => {
                 return Err(shape(format!(
@@ -309,6 +304,11 @@ impl Instance {
     pub(crate) fn sandbox(&self) -> &Arc<Sandbox> {
         &self.sandbox
     }
+}
+
+/// A state a version was to be loaded in could not be opened or set up.
+pub(crate) fn state_error(e: mlua::Error) -> LoadError {
+    LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
 }
 
 /// How JSON becomes Lua: `null` is `nil`.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::instance::Instance;
+use crate::instance::{Instance, state_error};
 use crate::pool::StatePool;
 use crate::require::Sources;
 use crate::{Limits, LoadError, ModuleName, ModuleSource, Rule, Stage};
@@ -213,9 +213,7 @@ impl RuleSet {
         if let Some(live) = self.rules.get(name) {
             states.adopt(name, live.instance().sandbox());
         }
-        let state = states.take(name, limits).map_err(|e| {
-            LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
-        })?;
+        let state = states.take(name, limits).map_err(state_error)?;
         Instance::evaluate_in(state, name, sources, limits)
     }
 

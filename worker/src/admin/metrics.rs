@@ -24,7 +24,7 @@ const MAX_FIRST_LABELS: usize = 256;
 
 /// The first label's value once [`MAX_FIRST_LABELS`] are in use; not a valid module name,
 /// so it never collides with one.
-pub(crate) const OTHER: &str = "(other)";
+const OTHER: &str = "(other)";
 
 /// A counter with `N` labels; the first is bounded by [`MAX_FIRST_LABELS`].
 struct Counter<const N: usize> {
