@@ -1,22 +1,34 @@
 //! The control loop: one message at a time from this worker's own queue, on its own
 //! connection and runtime, so job processing never delays a reload; with the express lane
 //! on, its copies of updates are taken in the same loop. Dispatches on [`ControlMessage`].
+//! Settling a message and answering it wait on the broker, so they run beside the loop: a
+//! busy broker's slow confirm never holds up the next update.
 
 pub(crate) mod express;
 mod ping;
 pub(crate) mod update;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::anyhow;
 use crawlfleet_bus::message::{ControlMessage, Reply, RuleUpdate};
-use crawlfleet_bus::{Inbox, Incoming, Outbox};
+use crawlfleet_bus::{Inbox, Incoming, Outbox, ReplyTo, Settle};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::app::Worker;
 use express::{Express, Recent, Taken};
+
+/// Most messages being settled and answered at once; past it, the loop waits for one to
+/// finish before it takes the next message (the broker holds 8 unacked ones anyway).
+const SETTLING: usize = 64;
+
+/// How long the loop, once stopped, waits for the settling of what it already handled.
+const DRAIN: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(
     worker: Arc<Worker>,
@@ -30,25 +42,40 @@ pub(crate) async fn run(
         Some(lane) => Some(lane.lock().await),
         None => None,
     };
-    loop {
+    // Acks and replies on their way: a reply's publisher confirm can take tens of
+    // milliseconds on a busy broker, and the next update must not wait for it.
+    let mut settling = FuturesUnordered::new();
+    let ended = loop {
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return Ok(()),
+            _ = stop.cancelled() => break Ok(()),
             update = next_express(lane.as_deref_mut()) => {
                 if let Some(lane) = lane.as_deref_mut() {
                     express_copy(&worker, &mut lane.recent, update).await;
                 }
             }
-            next = inbox.next() => match next {
-                None => bail!("the control consumer ended"),
-                Some(Err(e)) => return Err(e.into()),
+            Some(()) = settling.next(), if !settling.is_empty() => {}
+            next = inbox.next(), if settling.len() < SETTLING => match next {
+                None => break Err(anyhow!("the control consumer ended")),
+                Some(Err(e)) => break Err(e.into()),
                 Some(Ok(incoming)) => {
                     let recent = lane.as_deref_mut().map(|l| &mut l.recent);
-                    handle(&worker, &outbox, incoming, recent).await;
+                    let handled = handle(&worker, incoming, recent).await;
+                    settling.push(handled.send(&worker, &outbox));
+                    // Open the next update's Lua state now, off the path of the next push
+                    // (in place, like the reload itself: see `update::load`).
+                    worker.store.housekeep();
                 }
             },
         }
+    };
+    // What was handled is settled and answered before the loop ends (on a lost connection,
+    // each fails at once and is logged).
+    let drained = tokio::time::timeout(DRAIN, async { while settling.next().await.is_some() {} });
+    if drained.await.is_err() {
+        warn!(worker = %worker.identity.id, unsettled = settling.len(), cause = "no answer from the broker", "control messages not settled before stop; the broker takes them back");
     }
+    ended
 }
 
 async fn next_express(lane: Option<&mut Express>) -> RuleUpdate {
@@ -70,12 +97,39 @@ async fn express_copy(worker: &Worker, recent: &mut Recent, u: RuleUpdate) {
     }
 }
 
+/// A handled control message: how to settle it and what to answer.
+struct Handled {
+    settle: Settle,
+    ack: bool,
+    reply_to: Option<ReplyTo>,
+    reply: Option<Reply>,
+}
+
+impl Handled {
+    /// Acks (or rejects) the message, then sends the reply; failures are logged.
+    async fn send(self, worker: &Worker, outbox: &Outbox) {
+        let settled = if self.ack {
+            self.settle.ack().await
+        } else {
+            self.settle.reject().await
+        };
+        if let Err(e) = settled {
+            warn!(worker = %worker.identity.id, cause = %e, "cannot settle a control message");
+        }
+        if let (Some(to), Some(reply)) = (self.reply_to, self.reply)
+            && let Err(e) = outbox.reply(&to, &reply).await
+        {
+            warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
+        }
+    }
+}
+
+/// Applies what `incoming` asks (an update is live, or has failed, when this returns).
 async fn handle(
     worker: &Worker,
-    outbox: &Outbox,
     incoming: Incoming<ControlMessage>,
     recent: Option<&mut Recent>,
-) {
+) -> Handled {
     let Incoming {
         message,
         reply_to,
@@ -112,20 +166,10 @@ async fn handle(
             (Some(Reply::Reload(outcome.reply)), outcome.ack)
         }
     };
-    let settled = if ack {
-        settle.ack().await
-    } else {
-        settle.reject().await
-    };
-    if let Err(e) = settled {
-        warn!(worker = %worker.identity.id, cause = %e, "cannot settle a control message");
+    Handled {
+        settle,
+        ack,
+        reply_to,
+        reply,
     }
-    if let (Some(to), Some(reply)) = (reply_to, reply)
-        && let Err(e) = outbox.reply(&to, &reply).await
-    {
-        warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
-    }
-    // Only now, with the update settled and reported: open the next update's Lua state, off
-    // the path of the next push (in place, like the reload itself: see `update::load`).
-    worker.store.housekeep();
 }
