@@ -1,6 +1,7 @@
 //! `bench`: the benchmarks behind BENCHMARKS.md. Each prints a table and writes its JSON to
 //! `bench/results/<name>.json`. Run from a release build: `scripts/bench <name>`.
 
+mod anatomy;
 mod clock;
 mod cpu;
 mod crawl;

@@ -2,11 +2,12 @@
 //! from publish to that worker's `rule reloaded` line and to its reply. Idle, and with the
 //! job queue kept full.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crawlfleet_bus::message::Reply;
 use serde_json::{Value, json};
 
+use crate::anatomy::{Anatomy, Arrival};
 use crate::clock::{now_us, parse_rfc3339_us};
 use crate::stats::Summary;
 use crate::workload::Pages;
@@ -72,16 +73,27 @@ pub async fn run(
     let mut applying = Vec::new();
     // Publish to the worker taking the message (its live time less its own share).
     let mut to_receipt = Vec::new();
+    // Per push, where its last worker's time went.
+    let mut anatomy = Vec::new();
+    // With the express lane: publish to Redis having relayed it, as the pusher sees it.
+    let mut to_relayed = Vec::new();
     for n in 1..=pushes as u64 {
         let push_id = format!("bench-{n}");
-        let t0 = now_us();
         let body = Pages::Tiny.push_body(n, &push_id);
-        match &lane {
+        let (t0, started) = (now_us(), Instant::now());
+        // With the express lane: when the broker had the message and when Redis relayed it.
+        let relay = match &lane {
             Some(lane) => {
-                broker.send_control_express(&body, &push_id, lane).await;
+                let r = broker.send_control_express(&body, &push_id, lane).await;
+                let ms = |at: Instant| (at - started).as_secs_f64() * 1000.0;
+                to_relayed.push(ms(r.relayed));
+                Some((ms(r.sent), ms(r.relayed)))
             }
-            None => broker.send_control_raw(&body, &push_id).await,
-        }
+            None => {
+                broker.send_control_raw(&body, &push_id).await;
+                None
+            }
+        };
         to_confirm.push((now_us() - t0) as f64 / 1000.0);
         let replies = broker.replies(workers, Duration::from_secs(10)).await;
         let arrived = now_us();
@@ -95,6 +107,7 @@ pub async fn run(
         }
         to_reply.push((arrived - t0) as f64 / 1000.0);
         let mut slowest = 0.0f64;
+        let mut arrivals = Vec::with_capacity(procs.len());
         for w in &procs {
             let line = w
                 .wait_for(
@@ -113,8 +126,15 @@ pub async fn run(
             applying.push(own);
             to_receipt.push(ms - own);
             slowest = slowest.max(ms);
+            arrivals.push(Arrival {
+                receipt_ms: ms - own,
+                apply_ms: own,
+                via: line["via"].as_str().unwrap_or("").to_owned(),
+            });
         }
         all_live.push(slowest);
+        let confirmed = to_confirm.last().copied().unwrap_or(0.0);
+        anatomy.push(Anatomy::of(arrivals, relay, confirmed));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Idle only: with jobs flowing, their CPU swamps it. The 100 ms pauses between pushes
@@ -154,5 +174,7 @@ pub async fn run(
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),
         "apply_in_worker": apply.json(), "publish_to_confirm": confirm.json(),
         "publish_to_receipt": Summary::of(&to_receipt).json(),
+        "publish_to_relayed": express.then(|| Summary::of(&to_relayed).json()),
+        "slowest_pushes": Anatomy::slowest(anatomy, 5),
     }))
 }

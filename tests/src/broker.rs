@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crawlfleet_bus::message::{ControlMessage, Decode, Item, Job, Raw, Reply};
@@ -21,6 +21,16 @@ static BROKER_LOCK: std::sync::LazyLock<Arc<RwLock<()>>> =
 enum Hold {
     Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
     Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+/// An update sent both ways by [`TestBroker::send_control_express`].
+pub struct Relayed {
+    /// Subscribers the express lane reached.
+    pub subscribers: u64,
+    /// When the broker had the message and the relay to the express lane began.
+    pub sent: Instant,
+    /// When the express lane's server had relayed it.
+    pub relayed: Instant,
 }
 
 pub struct TestBroker {
@@ -146,21 +156,30 @@ impl TestBroker {
         body: &[u8],
         correlation: &str,
         lane: &crawlfleet_bus::ExpressLane,
-    ) -> u64 {
+    ) -> Relayed {
         let reply = self.reply_to(correlation);
-        let (relayed, confirmed) = self
+        let relay = async {
+            let sent = Instant::now();
+            let subscribers = lane.publish(body).await;
+            (sent, Instant::now(), subscribers)
+        };
+        let ((sent, relayed, subscribers), confirmed) = self
             .outbox
             .publish_meanwhile(
                 &self.topology().control_exchange(),
                 crawlfleet_bus::ROUTE_UPDATE,
                 body.to_vec(),
                 Some(&reply),
-                lane.publish(body),
+                relay,
             )
             .await
             .expect("publish control");
         confirmed.expect("broker confirm");
-        relayed.expect("express publish")
+        Relayed {
+            subscribers: subscribers.expect("express publish"),
+            sent,
+            relayed,
+        }
     }
 
     /// Publishes a typed control message.
