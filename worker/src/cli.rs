@@ -105,6 +105,13 @@ pub struct RunArgs {
     /// stays at the process's own priority, so under load a push is applied before job work.
     #[arg(long, env = "JOB_NICE", default_value = "10")]
     pub job_nice: String,
+    /// Real-time priority (SCHED_RR, 1 to 99; 0 turns it off) of the control plane's threads:
+    /// the control loop, its connection's I/O and the express lane. Where the workers share
+    /// cores with a saturated broker or load, a push then waits for no other thread to take
+    /// it. Needs CAP_SYS_NICE (or RLIMIT_RTPRIO); the worker refuses to start without it.
+    /// Rule code a push loads stays bounded by the load budget.
+    #[arg(long, env = "CONTROL_RT_PRIORITY", default_value = "0")]
+    pub control_rt_priority: String,
     /// Job queue type when the worker declares it: `quorum` or `classic`.
     #[arg(long, env = "JOB_QUEUE_TYPE", default_value = "quorum")]
     pub job_queue_type: String,

@@ -22,6 +22,8 @@ pub struct Config {
     pub prefetch: u16,
     /// Nice value of job threads (0: left as they are).
     pub job_nice: i32,
+    /// SCHED_RR priority of the control plane's threads (0: left as they are).
+    pub control_rt_priority: i32,
     pub job_queue_type: JobQueueType,
     pub limits: Limits,
     pub grace: Duration,
@@ -193,6 +195,13 @@ impl Config {
         };
         let prefetch = number(&mut errors, "--prefetch", &args.prefetch, 1, 10_000);
         let job_nice = number(&mut errors, "--job-nice", &args.job_nice, 0, 19);
+        let control_rt_priority = number(
+            &mut errors,
+            "--control-rt-priority",
+            &args.control_rt_priority,
+            0,
+            99,
+        );
         let limits = limits(&args.limits, &mut errors);
         let grace_s = number(&mut errors, "--grace-s", &args.grace_s, 0, 3600);
         let deadline_s = number(
@@ -260,6 +269,7 @@ impl Config {
             log_format,
             prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
             job_nice: i32::try_from(job_nice).unwrap_or(0),
+            control_rt_priority: i32::try_from(control_rt_priority).unwrap_or(0),
             job_queue_type,
             limits,
             grace: Duration::from_secs(grace_s),
@@ -355,6 +365,8 @@ mod tests {
             "--prefetch",
             "0",
             "--job-nice=-5",
+            "--control-rt-priority",
+            "100",
             "--lua-memory-mb",
             "lots",
             "--job-queue-type",
@@ -375,6 +387,7 @@ mod tests {
                 "--job-queue-type",
                 "--prefetch",
                 "--job-nice",
+                "--control-rt-priority",
                 "--lua-memory-mb"
             ]
         );
@@ -388,5 +401,6 @@ mod tests {
         assert!(config.worker_id.starts_with("w-"));
         assert_eq!(config.prefetch, 16);
         assert_eq!(config.job_nice, 10);
+        assert_eq!(config.control_rt_priority, 0);
     }
 }

@@ -30,6 +30,13 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    let control_rt = config.control_rt_priority;
+    if let Err(e) = priority::check_realtime(control_rt) {
+        eprintln!(
+            "worker: --control-rt-priority {control_rt}: this process may not use real-time priorities ({e}); grant CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {control_rt}, or pass 0"
+        );
+        return ExitCode::from(2);
+    }
     let job_nice = config.job_nice;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,6 +55,12 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
     let control = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("crawlfleet-control")
+        // Checked above; a thread refused after all keeps its normal priority.
+        .on_thread_start(move || {
+            if let Err(e) = priority::make_this_thread_realtime(control_rt) {
+                tracing::warn!(priority = control_rt, cause = %e, "cannot give a control thread its real-time priority");
+            }
+        })
         .enable_all()
         .build()
     {
