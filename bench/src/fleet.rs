@@ -27,11 +27,13 @@ const QUIET: (&str, &str) = (
 pub const EXPRESS_URL: &str = "redis://127.0.0.1:6379/";
 
 /// Starts the fleet on the site and rule of `pages`; with `express`, the workers also take
-/// updates from the express lane.
+/// updates from the express lane; with `control_rt` above 0, their control planes run at
+/// that real-time priority (`--control-rt-priority`).
 pub async fn start(
     tag: &str,
     workers: usize,
     express: bool,
+    control_rt: u8,
     pages: Pages,
 ) -> anyhow::Result<Fleet> {
     let broker = TestBroker::new(tag).await;
@@ -39,11 +41,13 @@ pub async fn start(
     rules.write("bench.r", &pages.rule(0));
     let site = Site::start(pages.shop()).await?;
     let mut procs = Vec::new();
+    let control_rt = control_rt.to_string();
     for _ in 0..workers {
         let mut args = vec!["--prefetch", "32", "--obey-robots", "false"];
         if express {
             args.extend(["--express-url", EXPRESS_URL]);
         }
+        args.extend(["--control-rt-priority", control_rt.as_str()]);
         procs.push(WorkerProc::start_with_env(&broker.prefix, rules.path(), &args, &[QUIET]).await);
     }
     for w in &procs {
@@ -69,4 +73,33 @@ pub fn lane(
         EXPRESS_URL,
         broker.topology(),
     )?))
+}
+
+/// The scheduling policy of the local `redis-server` (`SCHED_OTHER`, `SCHED_RR`, ...), as
+/// its main thread has it: the express lane's relay waits for that thread to get a core.
+pub fn redis_policy() -> Option<String> {
+    let pid = std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "redis-server").then(|| e.path())
+    })?;
+    let sched = std::fs::read_to_string(pid.join("sched")).ok()?;
+    let policy = sched
+        .lines()
+        .find(|l| l.starts_with("policy"))?
+        .rsplit(':')
+        .next()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    Some(
+        match policy {
+            0 => "SCHED_OTHER",
+            1 => "SCHED_FIFO",
+            2 => "SCHED_RR",
+            3 => "SCHED_BATCH",
+            5 => "SCHED_IDLE",
+            _ => "other",
+        }
+        .to_owned(),
+    )
 }

@@ -44,6 +44,11 @@ enum What {
         /// Job load during the pushes: `idle` and/or `full`.
         #[arg(long, value_delimiter = ',', default_value = "idle,full")]
         jobs: Vec<String>,
+        /// Run the workers' control planes at this real-time priority (`worker
+        /// --control-rt-priority`; 0: off). The JSON also records Redis's scheduling policy,
+        /// which the host sets.
+        #[arg(long, default_value_t = 0)]
+        control_rt: u8,
     },
     /// 20 pushes/s for 10 s while jobs flow: throughput, lost jobs, half-loaded rules.
     Storm {
@@ -151,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             pushes,
             lanes,
             jobs,
+            control_rt,
         } => {
             if let Some(bad) = jobs.iter().find(|j| !matches!(j.as_str(), "idle" | "full")) {
                 anyhow::bail!("--jobs: `{bad}` is not `idle` or `full`");
@@ -179,7 +185,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for lane in &lanes {
                 for n in &workers {
                     for busy in jobs.iter().map(|j| j == "full") {
-                        let r = reload::run(*n, pushes, busy, lane == "express").await?;
+                        let r =
+                            reload::run(*n, pushes, busy, lane == "express", control_rt).await?;
                         println!(
                             "{:>8} {:>7} {:>6} {:>14.2} {:>14.2} {:>14.2} {:>16.2} {:>16.2} {:>15.2} {:>15.2} {:>15.2}",
                             lane,

@@ -27,12 +27,14 @@ async fn take_rate(broker: &crawlfleet_tests::TestBroker) -> anyhow::Result<f64>
     Ok(before.saturating_sub(after) as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// With `express`, workers subscribe to the express lane and each push is relayed there too.
+/// With `express`, workers subscribe to the express lane and each push is relayed there too;
+/// with `control_rt` above 0, the workers' control planes run at that real-time priority.
 pub async fn run(
     workers: usize,
     pushes: usize,
     busy: bool,
     express: bool,
+    control_rt: u8,
 ) -> anyhow::Result<Value> {
     let crate::fleet::Fleet {
         mut broker,
@@ -43,6 +45,7 @@ pub async fn run(
         &format!("bench-reload-{workers}"),
         workers,
         express,
+        control_rt,
         Pages::Tiny,
     )
     .await?;
@@ -169,6 +172,7 @@ pub async fn run(
     Ok(json!({
         "workers": workers, "pushes": pushes, "jobs_flowing": busy,
         "lane": if express { "express" } else { "broker" },
+        "control_rt_priority": control_rt, "redis_policy": crate::fleet::redis_policy(),
         "jobs_waiting_at_end": waiting, "jobs_per_s": rate,
         "worker_cpu_ms_per_push": cpu_per_push_ms, "broker_cpu_ms_per_push": broker_cpu_per_push_ms,
         "publish_to_live": live.json(), "publish_to_all_live": all.json(), "publish_to_last_reply": reply.json(),

@@ -50,7 +50,7 @@ pub async fn run(
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start("bench-storm", workers, express, pages).await?;
+    } = crate::fleet::start("bench-storm", workers, express, 0, pages).await?;
     let lane = crate::fleet::lane(express, &broker)?;
 
     let mut seen = Seen::default();

@@ -33,7 +33,7 @@ pub async fn run(
         site,
         workers: procs,
         rules: _rules,
-    } = crate::fleet::start("bench-storm-cpu", workers, false, pages).await?;
+    } = crate::fleet::start("bench-storm-cpu", workers, false, 0, pages).await?;
 
     let t0 = now_us() + WARM_US;
     let bounds: Vec<i64> = (0..=phases as i64).map(|k| t0 + k * PHASE_US).collect();
