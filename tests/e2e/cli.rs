@@ -124,8 +124,9 @@ fn worker_reports_every_bad_setting_at_once() {
     }
 }
 
-/// The nice value of each of `pid`'s threads, with the thread's name.
-fn nice_by_thread(pid: u32) -> Vec<(String, i64)> {
+/// The nice value and scheduling policy (0: SCHED_OTHER, 2: SCHED_RR) of each of `pid`'s
+/// threads, with the thread's name.
+fn priority_by_thread(pid: u32) -> Vec<(String, i64, i64)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the worker's threads");
     tasks
         .flatten()
@@ -133,10 +134,17 @@ fn nice_by_thread(pid: u32) -> Vec<(String, i64)> {
             let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
             let (head, rest) = stat.rsplit_once(')')?;
             let name = head.split_once('(')?.1.to_owned();
-            // After the name: state is field 3 of proc_pid_stat(5), nice field 19.
-            let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
-            Some((name, nice))
+            // After the name: state is field 3 of proc_pid_stat(5), nice field 19, policy 41.
+            let field = |n: usize| rest.split_whitespace().nth(n - 3)?.parse().ok();
+            Some((name, field(19)?, field(41)?))
         })
+        .collect()
+}
+
+fn nice_by_thread(pid: u32) -> Vec<(String, i64)> {
+    priority_by_thread(pid)
+        .into_iter()
+        .map(|(name, nice, _)| (name, nice))
         .collect()
 }
 
@@ -170,5 +178,61 @@ async fn job_threads_run_below_the_control_plane() {
     // lowered with the thread that opened it.
     io.sort_unstable();
     assert_eq!(io, [0, 7], "{threads:?}");
+    broker.cleanup().await;
+}
+
+/// CONTROL_RT_PRIORITY puts the control plane (its threads and its connection's I/O thread)
+/// under SCHED_RR and leaves job threads alone; a push is applied there as anywhere. A
+/// process that may not use real-time priorities refuses to start, saying what to grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_plane_runs_at_a_real_time_priority_when_asked_and_allowed() {
+    let broker = TestBroker::new("rt").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", "return { parse = function() end }");
+    let args = ["--control-rt-priority", "1"];
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &args).await;
+    w.ready().await;
+    let threads = priority_by_thread(w.pid());
+    let policies = |name: &str| -> Vec<i64> {
+        let mut p: Vec<i64> = threads
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, policy)| *policy)
+            .collect();
+        p.sort_unstable();
+        p
+    };
+    let (control, jobs) = (policies("crawlfleet-cont"), policies("tokio-rt-worker"));
+    assert!(
+        !control.is_empty() && control.iter().all(|p| *p == 2),
+        "{threads:?}"
+    );
+    assert!(
+        !jobs.is_empty() && jobs.iter().all(|p| *p == 0),
+        "{threads:?}"
+    );
+    assert_eq!(policies("lapin-io-loop"), [0, 2], "{threads:?}");
+
+    let file = rules.scratch("a.lua", "return { v = 2, parse = function() end }");
+    let env = [("CRAWLFLEET_PREFIX", broker.prefix.as_str())];
+    let path = file.to_str().unwrap_or_default();
+    let (code, stdout, stderr) = run(&["push-rule", "shop.a", path, "--wait"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("applied 1/1"), "{stdout}");
+
+    // Without CAP_SYS_NICE (and with RLIMIT_RTPRIO at 0), the same flag stops the start.
+    let out = std::process::Command::new("setpriv")
+        .args(["--inh-caps=-sys_nice", "--bounding-set=-sys_nice", "--"])
+        .arg(publisher().with_file_name("worker"))
+        .args(["--rules", rules.path().to_str().unwrap_or_default()])
+        .args(args)
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--control-rt-priority 1") && stderr.contains("CAP_SYS_NICE"),
+        "{stderr}"
+    );
     broker.cleanup().await;
 }
