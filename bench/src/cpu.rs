@@ -1,5 +1,5 @@
 //! CPU time so far of the machine, of the broker (`beam.smp`) and of the worker processes:
-//! where a benchmark's load lands.
+//! where a benchmark's load lands; and finding a local process by name.
 
 use crawlfleet_worker::usage;
 
@@ -10,14 +10,17 @@ pub fn cores() -> f64 {
 
 /// CPU seconds so far of the local broker's `beam.smp` (0 if none runs here).
 pub fn broker_s() -> f64 {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .find(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "beam.smp")
-        })
-        .map_or(0.0, |e| usage::of(&e.file_name().to_string_lossy()).cpu_s)
+    proc_of("beam.smp").map_or(0.0, |dir| {
+        usage::of(&dir.file_name().unwrap_or_default().to_string_lossy()).cpu_s
+    })
+}
+
+/// The `/proc` directory of the first process named `comm` on this machine.
+pub fn proc_of(comm: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (name.trim() == comm).then(|| e.path())
+    })
 }
 
 /// CPU seconds so far of the processes `pids`, together.

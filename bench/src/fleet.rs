@@ -78,11 +78,7 @@ pub fn lane(
 /// The scheduling policy of the local `redis-server` (`SCHED_OTHER`, `SCHED_RR`, ...), as
 /// its main thread has it: the express lane's relay waits for that thread to get a core.
 pub fn redis_policy() -> Option<String> {
-    let pid = std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "redis-server").then(|| e.path())
-    })?;
-    let sched = std::fs::read_to_string(pid.join("sched")).ok()?;
+    let sched = std::fs::read_to_string(crate::cpu::proc_of("redis-server")?.join("sched")).ok()?;
     let policy = sched
         .lines()
         .find(|l| l.starts_with("policy"))?

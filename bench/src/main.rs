@@ -119,6 +119,25 @@ fn save(name: &str, value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a storm run (`storm` or `storm-cpu`), keeps it in `keep_in` as a storm or an A/A
+/// run, and saves it as `mode` (with `-product` for product pages).
+fn report_storm(
+    r: &Value,
+    no_pushes: bool,
+    keep_in: Option<&std::path::Path>,
+    mode: &str,
+    pages: workload::Pages,
+) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(r)?);
+    if let Some(dir) = keep_in {
+        keep(dir, if no_pushes { "a-a" } else { "storm" }, r)?;
+    }
+    match pages {
+        workload::Pages::Tiny => save(mode, r),
+        workload::Pages::Product => save(&format!("{mode}-product"), r),
+    }
+}
+
 /// Keeps a run in `dir` under a name of its own (`<unix time>-<kind>.json`).
 fn keep(dir: &std::path::Path, kind: &str, value: &Value) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -216,19 +235,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keep_in,
         } => {
             let r = storm::run(workers, rounds, !no_pushes, express, pages).await?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
-            if let Some(dir) = keep_in {
-                keep(&dir, if no_pushes { "a-a" } else { "storm" }, &r)?;
-            }
             let mode = match (no_pushes, express) {
                 (true, _) => "storm-a-a",
                 (false, true) => "storm-express",
                 (false, false) => "storm",
             };
-            match pages {
-                workload::Pages::Tiny => save(mode, &r),
-                workload::Pages::Product => save(&format!("{mode}-product"), &r),
-            }
+            report_storm(&r, no_pushes, keep_in.as_deref(), mode, pages)
         }
         What::Crawl {
             products,
@@ -284,19 +296,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keep_in,
         } => {
             let r = storm_cpu::run(workers, rounds, !no_pushes, offered, pages).await?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
-            if let Some(dir) = keep_in {
-                keep(&dir, if no_pushes { "a-a" } else { "storm" }, &r)?;
-            }
             let mode = if no_pushes {
                 "storm-cpu-a-a"
             } else {
                 "storm-cpu"
             };
-            match pages {
-                workload::Pages::Tiny => save(mode, &r),
-                workload::Pages::Product => save(&format!("{mode}-product"), &r),
-            }
+            report_storm(&r, no_pushes, keep_in.as_deref(), mode, pages)
         }
         What::StormPool { dir } => {
             let (measure, storms, aa) = pool::read(&dir)?;

@@ -25,8 +25,6 @@ enum Hold {
 
 /// An update sent both ways by [`TestBroker::send_control_express`].
 pub struct Relayed {
-    /// Subscribers the express lane reached.
-    pub subscribers: u64,
     /// When the broker had the message and the relay to the express lane began.
     pub sent: Instant,
     /// When the express lane's server had relayed it.
@@ -160,10 +158,10 @@ impl TestBroker {
         let reply = self.reply_to(correlation);
         let relay = async {
             let sent = Instant::now();
-            let subscribers = lane.publish(body).await;
-            (sent, Instant::now(), subscribers)
+            let published = lane.publish(body).await;
+            (sent, Instant::now(), published)
         };
-        let ((sent, relayed, subscribers), confirmed) = self
+        let ((sent, relayed, published), confirmed) = self
             .outbox
             .publish_meanwhile(
                 &self.topology().control_exchange(),
@@ -175,11 +173,8 @@ impl TestBroker {
             .await
             .expect("publish control");
         confirmed.expect("broker confirm");
-        Relayed {
-            subscribers: subscribers.expect("express publish"),
-            sent,
-            relayed,
-        }
+        published.expect("express publish");
+        Relayed { sent, relayed }
     }
 
     /// Publishes a typed control message.
