@@ -304,9 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             report_storm(&r, no_pushes, keep_in.as_deref(), mode, pages)
         }
         What::StormPool { dir } => {
-            let (measure, storms, aa) = pool::read(&dir)?;
-            let r = pool::summary(&storms, &aa);
-            pool::print(measure, &storms, &aa, &r);
+            let pooled = pool::read(&dir)?;
+            let r = pool::summary(&pooled);
+            pool::print(&pooled, &r);
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }

@@ -2,7 +2,8 @@
 //! `storm-cpu --keep-in DIR`), storms and A/A rounds apart, with the mean, its 95 %
 //! confidence interval, and the difference between the two. One run's rounds cannot place
 //! a storm within a few points on a machine whose A/A rounds spread by ±10 %; many runs
-//! together can say how far they do.
+//! together can say how far they do. `storm-cpu` runs are pooled twice: the whole machine's
+//! CPU, and the fleet's own (the broker's and the workers'), without the harness beside it.
 
 use std::path::Path;
 
@@ -66,9 +67,32 @@ impl Rounds {
     }
 }
 
+/// Every round of the runs in one directory, storms and A/A apart.
+#[derive(Debug)]
+pub struct Pool {
+    pub measure: Measure,
+    pub storms: Rounds,
+    pub aa: Rounds,
+    /// `storm-cpu` runs only: the same rounds in the broker's and the workers' CPU alone,
+    /// without the harness (the pusher, the job feeder, the site) that shares the machine.
+    pub fleet: Option<(Rounds, Rounds)>,
+}
+
+/// A `storm-cpu` run's rounds in the CPU of the broker and the workers together.
+fn fleet_rounds(run: &Value) -> Option<Vec<f64>> {
+    let phases = |field: &str| -> Option<Vec<f64>> {
+        run[field].as_array()?.iter().map(Value::as_f64).collect()
+    };
+    let broker = phases("broker_cpu_ms_per_s_by_phase")?;
+    let workers = phases("workers_cpu_ms_per_s_by_phase")?;
+    let fleet: Vec<f64> = broker.iter().zip(&workers).map(|(b, w)| b + w).collect();
+    Some(crate::storm_cpu::storm_vs_neighbours(&fleet))
+}
+
 /// The storm rounds and the A/A rounds found in the run files of `dir`, all of one measure.
-pub fn read(dir: &Path) -> anyhow::Result<(Measure, Rounds, Rounds)> {
+pub fn read(dir: &Path) -> anyhow::Result<Pool> {
     let (mut storms, mut aa) = (Rounds::default(), Rounds::default());
+    let (mut fleet_storms, mut fleet_aa) = (Rounds::default(), Rounds::default());
     let mut measure = None;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -83,13 +107,20 @@ pub fn read(dir: &Path) -> anyhow::Result<(Measure, Rounds, Rounds)> {
             "{}: runs of two kinds (storm and storm-cpu) in one directory",
             dir.display()
         );
-        let kind = match run["storm"].as_bool() {
-            Some(true) => &mut storms,
-            _ => &mut aa,
+        let (kind, fleet) = match run["storm"].as_bool() {
+            Some(true) => (&mut storms, &mut fleet_storms),
+            _ => (&mut aa, &mut fleet_aa),
         };
         kind.runs += 1;
         let rounds = run[this.field()].as_array().into_iter().flatten();
         kind.values.extend(rounds.filter_map(Value::as_f64));
+        if this == Measure::MachineCpu {
+            let rounds = fleet_rounds(&run).ok_or_else(|| {
+                anyhow::anyhow!("{}: no broker or workers' CPU by phase", path.display())
+            })?;
+            fleet.runs += 1;
+            fleet.values.extend(rounds);
+        }
     }
     anyhow::ensure!(
         storms.values.len() >= 2 && aa.values.len() >= 2,
@@ -97,12 +128,19 @@ pub fn read(dir: &Path) -> anyhow::Result<(Measure, Rounds, Rounds)> {
         dir.display()
     );
     let measure = measure.unwrap_or(Measure::Throughput);
-    Ok((measure, storms, aa))
+    let fleet = (measure == Measure::MachineCpu).then_some((fleet_storms, fleet_aa));
+    Ok(Pool {
+        measure,
+        storms,
+        aa,
+        fleet,
+    })
 }
 
-/// The table `storm-pool` prints.
-pub fn print(measure: Measure, storms: &Rounds, aa: &Rounds, summary: &Value) {
-    for (name, k) in [("storms", storms), ("A/A", aa)] {
+/// The table `storm-pool` prints, from `pool` and its [`summary`].
+pub fn print(pool: &Pool, summary: &Value) {
+    let measure = pool.measure;
+    for (name, k) in [("storms", &pool.storms), ("A/A", &pool.aa)] {
         println!(
             "{name:<7} {:>3} runs {:>3} rounds  mean {:>10}  95 % CI {} to {}",
             k.runs,
@@ -113,8 +151,11 @@ pub fn print(measure: Measure, storms: &Rounds, aa: &Rounds, summary: &Value) {
         );
     }
     let at = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let ci = &summary["storm_minus_a_a_ci95"];
-    let (diff, lo, hi) = (at(&summary["storm_minus_a_a"]), at(&ci[0]), at(&ci[1]));
+    let difference = |d: &Value| {
+        let ci = &d["storm_minus_a_a_ci95"];
+        (at(&d["storm_minus_a_a"]), at(&ci[0]), at(&ci[1]))
+    };
+    let (diff, lo, hi) = difference(summary);
     match measure {
         Measure::Throughput => println!(
             "storms − A/A: {:+.1} points, 95 % CI {:+.1} to {:+.1}",
@@ -124,19 +165,38 @@ pub fn print(measure: Measure, storms: &Rounds, aa: &Rounds, summary: &Value) {
         ),
         Measure::MachineCpu => {
             let cores = crate::cpu::cores();
-            let share = |v: f64| 100.0 * v / (cores * 1000.0);
-            println!(
-                "storms − A/A: {diff:+.1} ms/s, 95 % CI {lo:+.1} to {hi:+.1}: {:.2} % of the {cores} cores (CI {:.2} to {:.2} %)",
-                share(diff),
-                share(lo),
-                share(hi)
-            );
+            let share = |(diff, lo, hi): (f64, f64, f64)| {
+                let pc = |v: f64| 100.0 * v / (cores * 1000.0);
+                format!(
+                    "{diff:+.1} ms/s, 95 % CI {lo:+.1} to {hi:+.1}: {:.2} % of the {cores} cores (CI {:.2} to {:.2} %)",
+                    pc(diff),
+                    pc(lo),
+                    pc(hi)
+                )
+            };
+            println!("storms − A/A: {}", share((diff, lo, hi)));
+            if summary["fleet"].is_object() {
+                println!(
+                    "the broker and the workers alone, storms − A/A: {}",
+                    share(difference(&summary["fleet"]))
+                );
+            }
         }
     }
 }
 
+/// What `storm-pool` reports: [`difference`] of the measure, and for `storm-cpu` runs of the
+/// broker's and the workers' CPU alone (`fleet`).
+pub fn summary(pool: &Pool) -> Value {
+    let mut summary = difference(&pool.storms, &pool.aa);
+    if let Some((storms, aa)) = &pool.fleet {
+        summary["fleet"] = difference(storms, aa);
+    }
+    summary
+}
+
 /// Storms against A/A: the mean of each, and the difference with its 95 % interval (Welch).
-pub fn summary(storms: &Rounds, aa: &Rounds) -> Value {
+pub fn difference(storms: &Rounds, aa: &Rounds) -> Value {
     let (vs, va) = (
         storms.variance() / storms.values.len() as f64,
         aa.variance() / aa.values.len() as f64,
@@ -182,7 +242,22 @@ mod tests {
         assert!((r.mean() - 1.0).abs() < 1e-12);
         // sd = 0.0816, se = 0.0408, t(3) = 3.182
         assert!((r.half_ci() - 0.1299).abs() < 1e-3, "{}", r.half_ci());
-        let same = summary(&r, &r);
+        let same = difference(&r, &r);
         assert_eq!(same["storm_minus_a_a"], 0.0);
+    }
+
+    #[test]
+    fn a_storm_cpu_run_is_also_read_in_the_broker_and_workers_cpu_alone() {
+        let run = json!({
+            "storm_extra_machine_ms_per_s_by_round": [70.0, 90.0],
+            "broker_cpu_ms_per_s_by_phase": [100.0, 130.0, 110.0, 150.0, 120.0],
+            "workers_cpu_ms_per_s_by_phase": [50.0, 60.0, 50.0, 70.0, 50.0],
+        });
+        // 150, 190, 160, 220, 170: each storm less the mean of its two neighbours.
+        assert_eq!(fleet_rounds(&run), Some(vec![35.0, 55.0]));
+        assert_eq!(
+            fleet_rounds(&json!({"storm_vs_steady_by_round": [1.0]})),
+            None
+        );
     }
 }

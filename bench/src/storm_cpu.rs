@@ -98,14 +98,8 @@ pub async fn run(
             .collect()
     };
     let (machine, broker_cpu, workers_cpu) = (per_s(0), per_s(1), per_s(2));
-    // Each storm against the mean of its two neighbours.
-    let extra = |v: &[f64]| -> Vec<f64> {
-        (0..rounds)
-            .map(|r| v[2 * r + 1] - (v[2 * r] + v[2 * r + 2]) / 2.0)
-            .collect()
-    };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let machine_extra = extra(&machine);
+    let machine_extra = storm_vs_neighbours(&machine);
     Ok(json!({
         "workers": workers, "rounds": rounds, "storm": pushes, "pages": pages.as_str(),
         "offered_jobs_per_s": offered, "jobs": fed, "pushes": version,
@@ -118,10 +112,30 @@ pub async fn run(
         "workers_cpu_ms_per_s_by_phase": workers_cpu,
         "storm_extra_machine_ms_per_s_by_round": machine_extra,
         "storm_extra_machine_ms_per_s": mean(&machine_extra),
-        "storm_extra_broker_ms_per_s": mean(&extra(&broker_cpu)),
-        "storm_extra_workers_ms_per_s": mean(&extra(&workers_cpu)),
+        "storm_extra_broker_ms_per_s": mean(&storm_vs_neighbours(&broker_cpu)),
+        "storm_extra_workers_ms_per_s": mean(&storm_vs_neighbours(&workers_cpu)),
         "storm_share_of_cores": mean(&machine_extra) / (crate::cpu::cores() * 1000.0),
         "lost": fed as i64 - seen.len() as i64,
         "half_loaded": seen.half_loaded(),
     }))
+}
+
+/// Each storm phase (the odd ones) less the mean of the steady phases on both sides of it:
+/// one value per round.
+pub(crate) fn storm_vs_neighbours(phases: &[f64]) -> Vec<f64> {
+    phases
+        .windows(3)
+        .step_by(2)
+        .map(|w| w[1] - (w[0] + w[2]) / 2.0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_storm_phase_is_taken_against_its_two_neighbours() {
+        let phases = [1.0, 4.0, 3.0, 10.0, 5.0];
+        assert_eq!(super::storm_vs_neighbours(&phases), vec![2.0, 6.0]);
+        assert!(super::storm_vs_neighbours(&[1.0]).is_empty());
+    }
 }
