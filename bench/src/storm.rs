@@ -123,11 +123,7 @@ pub async fn run(
         .step_by(1_000_000)
         .map(|from| seen.rate(from, from + 1_000_000))
         .collect();
-    // Each storm against the mean of the steady phases on both sides of it, which cancels a
-    // linear drift.
-    let ratios: Vec<f64> = (0..rounds)
-        .map(|r| rates[2 * r + 1] / ((rates[2 * r] + rates[2 * r + 2]) / 2.0))
-        .collect();
+    let ratios = each_storm(&rates, |storm, steady| storm / steady);
     // CPU-ms per 1000 jobs in each phase, for the broker and for the workers together.
     let per_k = |who: fn(&(f64, f64)) -> f64| -> Vec<f64> {
         let secs = phase_us as f64 / 1e6;
@@ -148,6 +144,16 @@ pub async fn run(
         "topped_up_during_phases": topped_up,
         "broker_cpu_ms_per_1000_jobs": broker_cpu, "workers_cpu_ms_per_1000_jobs": workers_cpu,
     }))
+}
+
+/// Each storm phase (the odd ones) against the mean of the steady phases on both sides of
+/// it, which cancels a linear drift: `against(storm, steady)`, one value per round.
+pub(crate) fn each_storm(phases: &[f64], against: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    phases
+        .windows(3)
+        .step_by(2)
+        .map(|w| against(w[1], (w[0] + w[2]) / 2.0))
+        .collect()
 }
 
 /// A push every 50 ms (20 a second) through each storm: the odd phases between `bounds`.
@@ -244,6 +250,13 @@ pub(crate) fn sample_at<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_storm_is_taken_against_its_two_neighbours() {
+        let phases = [1.0, 4.0, 3.0, 10.0, 5.0];
+        assert_eq!(super::each_storm(&phases, |s, m| s / m), vec![2.0, 2.5]);
+        assert!(super::each_storm(&[1.0], |s, m| s - m).is_empty());
+    }
+
     #[test]
     fn pushes_every_50_ms_through_the_odd_phases_only() {
         let bounds = [

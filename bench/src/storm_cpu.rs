@@ -120,14 +120,9 @@ pub async fn run(
     }))
 }
 
-/// Each storm phase (the odd ones) less the mean of the steady phases on both sides of it:
-/// one value per round.
+/// What each storm phase adds to its steady neighbours' mean: one value per round.
 pub(crate) fn storm_vs_neighbours(phases: &[f64]) -> Vec<f64> {
-    phases
-        .windows(3)
-        .step_by(2)
-        .map(|w| w[1] - (w[0] + w[2]) / 2.0)
-        .collect()
+    crate::storm::each_storm(phases, |storm, steady| storm - steady)
 }
 
 #[cfg(test)]
