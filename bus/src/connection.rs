@@ -7,9 +7,10 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 
-use crate::inbox::Inbox;
+use crate::inbox::{DIRECT_REPLY_TO, Inbox};
 use crate::message::{ControlMessage, Decode};
 use crate::outbox::Outbox;
+use crate::replier::Replier;
 use crate::topology::Topology;
 
 /// How long a connection attempt may take before it is reported as failed.
@@ -116,14 +117,6 @@ impl Bus {
         Ok(())
     }
 
-    /// Declares a private reply queue for a publisher.
-    pub async fn declare_reply_queue(&self, queue: &str) -> Result<(), BusError> {
-        let ch = self.channel().await?;
-        self.topology.declare_reply(&ch, queue).await?;
-        let _ = ch.close(200, "declared".into()).await;
-        Ok(())
-    }
-
     /// Declares the control exchange (so a publish before any worker exists is not refused).
     pub async fn declare_control(&self) -> Result<(), BusError> {
         let ch = self.channel().await?;
@@ -189,11 +182,44 @@ impl Bus {
 
     /// A channel in confirm mode for publishing.
     pub async fn outbox(&self) -> Result<Outbox, BusError> {
+        Ok(Outbox::new(self.confirming_channel().await?))
+    }
+
+    /// A channel for answering what others asked (see [`Replier`]).
+    pub async fn replier(&self) -> Result<Replier, BusError> {
+        Ok(Replier::new(self.channel().await?))
+    }
+
+    /// A channel that asks and hears the answers: an outbox in confirm mode, and the replies
+    /// to what it publishes with [`crate::ReplyTo::direct`], which RabbitMQ's direct
+    /// reply-to hands from each replier's channel straight to this one. No reply queue is
+    /// declared, filled, delivered from or acked, which saves the broker that work for every
+    /// worker's answer to every push. Replies are buffered nowhere: those sent after this
+    /// connection closed are dropped, as an exclusive reply queue's would be.
+    pub async fn requester<T: Decode>(&self) -> Result<(Outbox, Inbox<T>), BusError> {
+        let ch = self.confirming_channel().await?;
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        let consumer = ch
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| BusError::op("consume direct replies", e))?;
+        Ok((Outbox::new(ch.clone()), Inbox::settled(ch, consumer)))
+    }
+
+    async fn confirming_channel(&self) -> Result<lapin::Channel, BusError> {
         let ch = self.channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|e| BusError::op("enable publisher confirms", e))?;
-        Ok(Outbox::new(ch))
+        Ok(ch)
     }
 
     /// Deletes every durable exchange and queue of this bus's prefix.

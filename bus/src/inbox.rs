@@ -10,6 +10,12 @@ use lapin::{Channel, Consumer};
 use crate::message::Decode;
 use crate::{BusError, DecodeError};
 
+/// The pseudo-queue of RabbitMQ's direct reply-to. A message published with this reply
+/// address reaches its consumer with the address rewritten to name the publishing channel
+/// (`amq.rabbitmq.reply-to.<opaque>`), and a reply sent there on the default exchange is
+/// handed from the replier's channel to that one, with no queue in between.
+pub(crate) const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
 /// Where to send the answer to a message (AMQP `reply-to` + `correlation-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyTo {
@@ -17,15 +23,31 @@ pub struct ReplyTo {
     pub correlation_id: Option<String>,
 }
 
-/// Settles one delivery: exactly one of `ack`, `reject` or `requeue` takes effect.
+impl ReplyTo {
+    /// Answers straight back to the publishing channel (direct reply-to): only for messages
+    /// published through the outbox of a [`crate::Bus::requester`].
+    pub fn direct(correlation_id: &str) -> ReplyTo {
+        ReplyTo {
+            queue: DIRECT_REPLY_TO.to_owned(),
+            correlation_id: Some(correlation_id.to_owned()),
+        }
+    }
+}
+
+/// Settles one delivery: exactly one of `ack`, `reject` or `requeue` takes effect. A
+/// delivery to a no-ack consumer (direct replies) was settled by the broker as it was sent,
+/// so settling it again does nothing (an ack would be a protocol error that ends the channel).
 pub struct Settle {
-    acker: lapin::Acker,
+    acker: Option<lapin::Acker>,
 }
 
 impl Settle {
     /// The message was handled; the broker forgets it.
     pub async fn ack(&self) -> Result<(), BusError> {
-        self.acker
+        let Some(acker) = &self.acker else {
+            return Ok(());
+        };
+        acker
             .ack(BasicAckOptions::default())
             .await
             .map(drop)
@@ -35,20 +57,23 @@ impl Settle {
     /// The message is refused for good (dead-lettered where the queue has a dead-letter
     /// exchange, dropped otherwise).
     pub async fn reject(&self) -> Result<(), BusError> {
-        self.acker
-            .reject(BasicRejectOptions { requeue: false })
-            .await
-            .map(drop)
-            .map_err(|e| BusError::op("reject a message", e))
+        self.refuse(false, "reject a message").await
     }
 
     /// The message goes back to the queue for another consumer.
     pub async fn requeue(&self) -> Result<(), BusError> {
-        self.acker
-            .reject(BasicRejectOptions { requeue: true })
+        self.refuse(true, "requeue a message").await
+    }
+
+    async fn refuse(&self, requeue: bool, what: &'static str) -> Result<(), BusError> {
+        let Some(acker) = &self.acker else {
+            return Ok(());
+        };
+        acker
+            .reject(BasicRejectOptions { requeue })
             .await
             .map(drop)
-            .map_err(|e| BusError::op("requeue a message", e))
+            .map_err(|e| BusError::op(what, e))
     }
 }
 
@@ -68,15 +93,27 @@ pub struct Incoming<T> {
 pub struct Inbox<T> {
     channel: Channel,
     consumer: Consumer,
+    /// The consumer acks its deliveries (false: the broker settled them as it sent them).
+    acks: bool,
     _message: PhantomData<fn() -> T>,
 }
 
 impl<T: Decode> Inbox<T> {
+    /// An inbox over a consumer with manual acks.
     pub(crate) fn new(channel: Channel, consumer: Consumer) -> Inbox<T> {
         Inbox {
             channel,
             consumer,
+            acks: true,
             _message: PhantomData,
+        }
+    }
+
+    /// An inbox over a no-ack consumer: its deliveries are settled already.
+    pub(crate) fn settled(channel: Channel, consumer: Consumer) -> Inbox<T> {
+        Inbox {
+            acks: false,
+            ..Inbox::new(channel, consumer)
         }
     }
 
@@ -121,7 +158,7 @@ impl<T: Decode> Inbox<T> {
             reply_to,
             redelivered: delivery.redelivered,
             settle: Settle {
-                acker: delivery.acker,
+                acker: self.acks.then_some(delivery.acker),
             },
         }))
     }

@@ -12,6 +12,7 @@ mod history;
 mod inbox;
 pub mod message;
 mod outbox;
+mod replier;
 pub mod signature;
 mod topology;
 
@@ -21,6 +22,7 @@ pub use express::{ExpressLane, ExpressStream};
 pub use history::History;
 pub use inbox::{Inbox, Incoming, ReplyTo, Settle};
 pub use outbox::{Headers, Outbox};
+pub use replier::Replier;
 pub use topology::{
     HISTORY_MAX_BYTES, JobQueueType, RETRY_DELAYS_MS, ROUTE_HISTORY, ROUTE_PING, ROUTE_UPDATE,
     Topology,

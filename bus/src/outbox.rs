@@ -125,21 +125,6 @@ impl Outbox {
         Self::confirmed(self.send(out).await?).await
     }
 
-    /// Sends `reply` to whoever asked, on the default exchange.
-    pub async fn reply<M: Encode>(&self, to: &ReplyTo, reply: &M) -> Result<(), BusError> {
-        let mut props = json_props();
-        if let Some(id) = &to.correlation_id {
-            props = props.with_correlation_id(id.as_str().into());
-        }
-        let out = Outgoing {
-            exchange: "",
-            routing_key: &to.queue,
-            body: reply.encode(),
-            props,
-        };
-        Self::confirmed(self.send(out).await?).await
-    }
-
     async fn send(&self, out: Outgoing<'_>) -> Result<lapin::PublisherConfirm, BusError> {
         self.channel
             .basic_publish(
@@ -186,6 +171,6 @@ fn with_headers(props: BasicProperties, headers: &Headers) -> BasicProperties {
     props.with_headers(table)
 }
 
-fn json_props() -> BasicProperties {
+pub(crate) fn json_props() -> BasicProperties {
     BasicProperties::default().with_content_type("application/json".into())
 }

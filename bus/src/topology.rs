@@ -68,11 +68,6 @@ impl Topology {
         format!("{}.worker.{instance}", self.prefix)
     }
 
-    /// A publisher's own reply queue.
-    pub fn reply_queue(&self, instance: &str) -> String {
-        format!("{}.reply.{instance}", self.prefix)
-    }
-
     /// The durable job queue consumed by every worker.
     pub fn jobs_queue(&self) -> String {
         format!("{}.jobs", self.prefix)
@@ -164,19 +159,6 @@ impl Topology {
         )
         .await
         .map_err(|e| BusError::op("bind a control queue", e))
-    }
-
-    /// Declares a private reply queue (exclusive, auto-delete, not bound to anything).
-    pub(crate) async fn declare_reply(&self, ch: &Channel, queue: &str) -> Result<(), BusError> {
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..QueueDeclareOptions::default()
-        };
-        ch.queue_declare(queue.into(), options, FieldTable::default())
-            .await
-            .map(drop)
-            .map_err(|e| BusError::op("declare a reply queue", e))
     }
 
     /// Declares the job queue, the items exchange and the default items queue.

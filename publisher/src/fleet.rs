@@ -10,38 +10,24 @@ use tokio::time::Instant;
 use crate::Failure;
 use crate::cli::Global;
 
-/// A publisher's connection: an outbox and a private reply queue.
+/// A publisher's connection: an outbox, and the workers' replies to what it publishes
+/// (direct replies to the same channel).
 pub(crate) struct Fleet {
     bus: Bus,
     outbox: Outbox,
     replies: Inbox<Reply>,
-    reply_queue: String,
     ping_window: Duration,
 }
 
 impl Fleet {
-    /// Where workers answer a message tagged `correlation_id`: this publisher's reply queue.
-    fn reply_to(&self, correlation_id: &str) -> ReplyTo {
-        ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation_id.to_owned()),
-        }
-    }
-
     pub(crate) async fn connect(global: &Global) -> Result<Fleet, Failure> {
-        let topology = topology(global);
-        let instance = uuid::Uuid::new_v4().to_string();
-        let bus = Bus::connect(&global.amqp_url, "crawlfleet publisher", topology.clone()).await?;
+        let bus = Bus::connect(&global.amqp_url, "crawlfleet publisher", topology(global)).await?;
         bus.declare_control().await?;
-        let reply_queue = topology.reply_queue(&instance);
-        bus.declare_reply_queue(&reply_queue).await?;
-        let replies = bus.inbox(&reply_queue, 256, "replies").await?;
-        let outbox = bus.outbox().await?;
+        let (outbox, replies) = bus.requester().await?;
         Ok(Fleet {
             bus,
             outbox,
             replies,
-            reply_queue,
             ping_window: Duration::from_millis(global.ping_window_ms),
         })
     }
@@ -52,7 +38,7 @@ impl Fleet {
         message: &ControlMessage,
         correlation_id: &str,
     ) -> Result<(), Failure> {
-        let reply = self.reply_to(correlation_id);
+        let reply = ReplyTo::direct(correlation_id);
         let exchange = self.bus.topology().control_exchange();
         self.outbox
             .publish(
@@ -76,7 +62,7 @@ impl Fleet {
         correlation_id: &str,
         lane: &ExpressLane,
     ) -> Result<Result<u64, BusError>, Failure> {
-        let reply = self.reply_to(correlation_id);
+        let reply = ReplyTo::direct(correlation_id);
         let body = message.encode();
         let (relayed, confirmed) = self
             .outbox

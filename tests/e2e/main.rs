@@ -8,3 +8,4 @@ mod express;
 mod faults;
 mod fleet_ops;
 mod reload;
+mod replies;

@@ -19,7 +19,7 @@ fn sha256(text: &str) -> String {
         .collect()
 }
 
-fn rule(tag: &str) -> String {
+pub(crate) fn rule(tag: &str) -> String {
     format!(
         "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}', url = page.url }} }} }} end }}"
     )
@@ -192,7 +192,7 @@ fn update_json(module: &str, path: &str, source: &str, sha: &str, version: u64) 
     .into_bytes()
 }
 
-fn good(module: &str, source: &str, version: u64) -> Vec<u8> {
+pub(crate) fn good(module: &str, source: &str, version: u64) -> Vec<u8> {
     update_json(
         module,
         &format!("{}.lua", module.replace('.', "/")),

@@ -36,7 +36,6 @@ pub struct TestBroker {
     bus: Bus,
     outbox: Outbox,
     replies: Inbox<Reply>,
-    reply_queue: String,
     items: Option<Inbox<Item>>,
     cleaned: bool,
     _hold: Hold,
@@ -74,43 +73,33 @@ impl TestBroker {
     }
 
     async fn open(prefix: String, hold: Hold) -> TestBroker {
-        let (bus, outbox, replies, reply_queue) = Self::connect(&prefix).await;
+        let (bus, outbox, replies) = Self::connect(&prefix).await;
         TestBroker {
             prefix,
             bus,
             outbox,
             replies,
-            reply_queue,
             items: None,
             cleaned: false,
             _hold: hold,
         }
     }
 
-    async fn connect(prefix: &str) -> (Bus, Outbox, Inbox<Reply>, String) {
+    /// Connects under `prefix`; workers answer what the outbox publishes straight back to it.
+    async fn connect(prefix: &str) -> (Bus, Outbox, Inbox<Reply>) {
         let topology = Topology::new(prefix, JobQueueType::Quorum);
-        let bus = Bus::connect(AMQP_URL, &format!("test {prefix}"), topology.clone())
+        let bus = Bus::connect(AMQP_URL, &format!("test {prefix}"), topology)
             .await
             .expect("the broker must be running (scripts/test starts it)");
         bus.declare_control().await.expect("declare control");
         bus.declare_jobs().await.expect("declare jobs");
-        let reply_queue = topology.reply_queue(&uuid::Uuid::new_v4().simple().to_string());
-        bus.declare_reply_queue(&reply_queue)
-            .await
-            .expect("reply queue");
-        let replies = bus
-            .inbox(&reply_queue, 256, "test-replies")
-            .await
-            .expect("consume replies");
-        let outbox = bus.outbox().await.expect("outbox");
-        (bus, outbox, replies, reply_queue)
+        let (outbox, replies) = bus.requester().await.expect("requester channel");
+        (bus, outbox, replies)
     }
 
     /// Connects again (after the broker restarted under the test).
     pub async fn reconnect(&mut self) {
-        let (bus, outbox, replies, reply_queue) = Self::connect(&self.prefix).await;
-        (self.bus, self.outbox, self.replies, self.reply_queue) =
-            (bus, outbox, replies, reply_queue);
+        (self.bus, self.outbox, self.replies) = Self::connect(&self.prefix).await;
         self.items = None;
     }
 
@@ -120,27 +109,25 @@ impl TestBroker {
 
     /// Publishes raw bytes to the control exchange as an update (to every worker and the
     /// history), asking for replies tagged `correlation`.
-    /// Where workers answer a message tagged `correlation`: this broker's reply queue.
-    fn reply_to(&self, correlation: &str) -> ReplyTo {
-        ReplyTo {
-            queue: self.reply_queue.clone(),
-            correlation_id: Some(correlation.to_owned()),
-        }
-    }
-
     pub async fn send_control_raw(&self, body: &[u8], correlation: &str) {
-        self.send_control_bytes(body, crawlfleet_bus::ROUTE_UPDATE, correlation)
+        self.send_update_replying_to(body, &ReplyTo::direct(correlation))
             .await;
     }
 
-    async fn send_control_bytes(&self, body: &[u8], routing_key: &str, correlation: &str) {
-        let reply = self.reply_to(correlation);
+    /// Publishes raw update bytes asking for the replies at `reply` (which need not be this
+    /// broker's, nor anyone's).
+    pub async fn send_update_replying_to(&self, body: &[u8], reply: &ReplyTo) {
+        self.send_control_bytes(body, crawlfleet_bus::ROUTE_UPDATE, reply)
+            .await;
+    }
+
+    async fn send_control_bytes(&self, body: &[u8], routing_key: &str, reply: &ReplyTo) {
         self.outbox
             .publish_raw(
                 &self.topology().control_exchange(),
                 routing_key,
                 body,
-                Some(&reply),
+                Some(reply),
             )
             .await
             .expect("publish control");
@@ -155,7 +142,7 @@ impl TestBroker {
         correlation: &str,
         lane: &crawlfleet_bus::ExpressLane,
     ) -> Relayed {
-        let reply = self.reply_to(correlation);
+        let reply = ReplyTo::direct(correlation);
         let relay = async {
             let sent = Instant::now();
             let published = lane.publish(body).await;
@@ -180,7 +167,8 @@ impl TestBroker {
     /// Publishes a typed control message.
     pub async fn send_control(&self, message: &ControlMessage, correlation: &str) {
         use crawlfleet_bus::message::Encode;
-        self.send_control_bytes(&message.encode(), message.routing_key(), correlation)
+        let reply = ReplyTo::direct(correlation);
+        self.send_control_bytes(&message.encode(), message.routing_key(), &reply)
             .await;
     }
 

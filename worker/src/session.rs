@@ -45,7 +45,7 @@ pub(crate) async fn serve(
     catchup::catch_up(worker, bus).await?;
 
     let control_inbox = bus.inbox(&queue, 8, &format!("control-{id}")).await?;
-    let control_outbox = bus.outbox().await?;
+    let replier = bus.replier().await?;
     let job_inbox = jobs_bus
         .inbox(
             &worker.topology.jobs_queue(),
@@ -63,7 +63,7 @@ pub(crate) async fn serve(
     let mut control = control_rt.spawn(control::run(
         Arc::clone(worker),
         control_inbox,
-        control_outbox,
+        replier,
         links.express.clone(),
         stop.clone(),
     ));

@@ -1,8 +1,8 @@
 //! The control loop: one message at a time from this worker's own queue, on its own
 //! connection and runtime, so job processing never delays a reload; with the express lane
 //! on, its copies of updates are taken in the same loop. Dispatches on [`ControlMessage`].
-//! Settling a message and answering it wait on the broker, so they run beside the loop: a
-//! busy broker's slow confirm never holds up the next update.
+//! Settling a message and answering it wait for the connection to write them, so they run
+//! beside the loop: a busy connection never holds up the next update.
 
 pub(crate) mod express;
 mod ping;
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use crawlfleet_bus::message::{ControlMessage, Reply, RuleUpdate};
-use crawlfleet_bus::{Inbox, Incoming, Outbox, ReplyTo, Settle};
+use crawlfleet_bus::{Inbox, Incoming, Replier, ReplyTo, Settle};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Mutex;
@@ -33,7 +33,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 pub(crate) async fn run(
     worker: Arc<Worker>,
     mut inbox: Inbox<ControlMessage>,
-    outbox: Outbox,
+    replier: Replier,
     express: Option<Arc<Mutex<Express>>>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -42,8 +42,7 @@ pub(crate) async fn run(
         Some(lane) => Some(lane.lock().await),
         None => None,
     };
-    // Acks and replies on their way: a reply's publisher confirm can take tens of
-    // milliseconds on a busy broker, and the next update must not wait for it.
+    // Acks and replies on their way: the next update must not wait for them to be written.
     let mut settling = FuturesUnordered::new();
     let ended = loop {
         tokio::select! {
@@ -61,7 +60,7 @@ pub(crate) async fn run(
                 Some(Ok(incoming)) => {
                     let recent = lane.as_deref_mut().map(|l| &mut l.recent);
                     let handled = handle(&worker, incoming, recent).await;
-                    settling.push(handled.send(&worker, &outbox));
+                    settling.push(handled.send(&worker, &replier));
                     // Open the next update's Lua state now, off the path of the next push
                     // (in place, like the reload itself: see `update::load`).
                     worker.store.housekeep();
@@ -107,7 +106,7 @@ struct Handled {
 
 impl Handled {
     /// Acks (or rejects) the message, then sends the reply; failures are logged.
-    async fn send(self, worker: &Worker, outbox: &Outbox) {
+    async fn send(self, worker: &Worker, replier: &Replier) {
         let settled = if self.ack {
             self.settle.ack().await
         } else {
@@ -117,7 +116,7 @@ impl Handled {
             warn!(worker = %worker.identity.id, cause = %e, "cannot settle a control message");
         }
         if let (Some(to), Some(reply)) = (self.reply_to, self.reply)
-            && let Err(e) = outbox.reply(&to, &reply).await
+            && let Err(e) = replier.reply(&to, &reply).await
         {
             warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
         }
