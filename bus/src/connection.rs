@@ -195,7 +195,8 @@ impl Bus {
     /// reply-to hands from each replier's channel straight to this one. No reply queue is
     /// declared, filled, delivered from or acked, which saves the broker that work for every
     /// worker's answer to every push. Replies are buffered nowhere: those sent after this
-    /// connection closed are dropped, as an exclusive reply queue's would be.
+    /// connection closed are dropped, as an exclusive reply queue's would be. The two share
+    /// one channel: closing the inbox closes the outbox too.
     pub async fn requester<T: Decode>(&self) -> Result<(Outbox, Inbox<T>), BusError> {
         let ch = self.confirming_channel().await?;
         let no_ack = BasicConsumeOptions {
