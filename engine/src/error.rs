@@ -89,6 +89,12 @@ pub enum CallError {
     BadOutput(String),
     #[error("module `{0}` is not a rule (it has no `parse` function)")]
     NotARule(String),
+    /// The page is past the HTML model's bounds (nodes, attributes).
+    #[error("the page is too complex: {0}")]
+    PageTooComplex(String),
+    /// What the rule returned (or logged, or kept as state) is past its size bound.
+    #[error("rule output too large: {0}")]
+    OutputTooLarge(String),
 }
 
 impl CallError {
@@ -100,6 +106,8 @@ impl CallError {
             CallError::Memory(_) => "rule_memory",
             CallError::BadOutput(_) => "rule_output",
             CallError::NotARule(_) => "not_a_rule",
+            CallError::PageTooComplex(_) => "page_too_complex",
+            CallError::OutputTooLarge(_) => "rule_output_too_large",
         }
     }
 }

@@ -11,6 +11,7 @@ use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 
 use crate::lua_error::{describe, is_memory_error};
 use crate::page::LuaPage;
+use crate::plain_data::{MAX_OUTPUT_BYTES, PlainDataError, to_json};
 use crate::require::{Requires, Sources};
 use crate::sandbox::{Sandbox, compile_in};
 use crate::{CallError, Limits, LoadError, ModuleName, Page, ParseOutput, RuleSettings, Stage};
@@ -241,19 +242,37 @@ impl Instance {
         result: mlua::Result<Value>,
     ) -> Result<serde_json::Value, CallError> {
         let lua = &self.sandbox.lua;
-        let value = match result {
+        let value = match (result, self.sandbox.budget.refused()) {
             _ if tripped => Err(CallError::Budget(self.sandbox.budget.budget_ms())),
-            Err(e) if is_memory_error(&e) => Err(CallError::Memory(self.sandbox.memory_mib())),
-            Err(e) => Err(CallError::Runtime(describe(&e, name.as_str()))),
-            Ok(value) => lua
-                .from_value::<serde_json::Value>(value)
-                .map_err(|e| CallError::BadOutput(describe(&e, name.as_str()))),
+            // Native work refused the page or an output, even if the rule caught the error.
+            (_, Some(refused)) => Err(refused),
+            (Err(e), None) if is_memory_error(&e) => {
+                Err(CallError::Memory(self.sandbox.memory_mib()))
+            }
+            (Err(e), None) => Err(CallError::Runtime(describe(&e, name.as_str()))),
+            (Ok(value), None) => self.output(value),
         };
         if matches!(value, Err(CallError::Memory(_))) {
             // Give the garbage of the failed call back before the next job arrives.
             let _ = lua.gc_collect();
         }
         value
+    }
+
+    /// A call's result as JSON, within the output bound and still within the call's budget
+    /// (measuring it is armed like the call was).
+    fn output(&self, value: Value) -> Result<serde_json::Value, CallError> {
+        let lua = &self.sandbox.lua;
+        self.sandbox.budget.arm(self.limits.call_budget);
+        let json = to_json(lua, value, MAX_OUTPUT_BYTES);
+        self.sandbox.budget.disarm();
+        json.map_err(|e| match e {
+            PlainDataError::TooLarge(_) => CallError::OutputTooLarge(format!("the result is {e}")),
+            PlainDataError::Deadline => CallError::Budget(self.sandbox.budget.budget_ms()),
+            PlainDataError::TooDeep | PlainDataError::Convert(_) => {
+                CallError::BadOutput(e.to_string())
+            }
+        })
     }
 
     /// The module's `state` field as plain data, for `migrate` in the next version.
@@ -263,10 +282,10 @@ impl Instance {
             .module
             .raw_get::<Value>("state")
             .map_err(|e| e.to_string())?;
-        self.sandbox
-            .lua
-            .from_value::<serde_json::Value>(state)
-            .map_err(|e| format!("the old `state` is not plain data: {e}"))
+        self.sandbox.budget.arm(self.limits.load_budget);
+        let json = to_json(&self.sandbox.lua, state, MAX_OUTPUT_BYTES);
+        self.sandbox.budget.disarm();
+        json.map_err(|e| format!("the old `state` is not plain data: {e}"))
     }
 
     /// Runs `migrate(old_state)` (if the module defines it) and stores the result as `state`.

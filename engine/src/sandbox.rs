@@ -16,9 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use mlua::chunk::{Chunk, ChunkMode};
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
 
+use mlua::LuaSerdeExt as _;
+
 use crate::budget::Budget;
 use crate::lua_error::CHUNK_PREFIX;
 use crate::page::SelectorCache;
+use crate::plain_data::{MAX_LOG_DATA_BYTES, PlainDataError, to_json, truncated};
 use crate::{Limits, ModuleName};
 
 /// Globals a rule may use. Everything else is removed before any rule code runs.
@@ -117,6 +120,8 @@ impl Sandbox {
         let budget = Arc::new(Budget::default());
         let check = Arc::clone(&budget);
         lua.set_interrupt(move |_| check.check());
+        // Native page work (tree building, matching) reads the deadline from here.
+        lua.set_app_data(Arc::clone(&budget));
         lua.set_memory_limit(limits.memory_bytes)?;
 
         lua.sandbox(true)?;
@@ -207,17 +212,25 @@ fn log_module(lua: &Lua) -> String {
         .unwrap_or_default()
 }
 
-/// `log.info/warn/error(message, fields?)` and `print(...)`, routed to tracing.
+/// The longest line `log.*` or `print` writes; the rest is cut off with a marker.
+const MAX_LOG_LINE: usize = 16 * 1024;
+
+/// `log.info/warn/error(message, fields?)` and `print(...)`, routed to tracing. Lines are
+/// cut at [`MAX_LOG_LINE`] and data past [`MAX_LOG_DATA_BYTES`] is left out, so a rule's
+/// logging costs the worker a bounded amount whatever it is given.
 fn install_log(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let log = lua.create_table()?;
     for level in ["info", "warn", "error"] {
         let f = lua.create_function(move |lua, (message, data): (Value, Option<Value>)| {
             let module = log_module(lua);
-            let message = display(&message);
+            let message = display(&message, MAX_LOG_LINE);
             let data = match data {
-                Some(v) => serde_json::to_string(&lua.from_value::<serde_json::Value>(v)?)
-                    .unwrap_or_default(),
                 None => String::new(),
+                Some(v) => match to_json(lua, v, MAX_LOG_DATA_BYTES) {
+                    Ok(json) => serde_json::to_string(&json).unwrap_or_default(),
+                    Err(e @ PlainDataError::TooLarge(_)) => format!("(left out: {e})"),
+                    Err(e) => return Err(mlua::Error::runtime(format!("log data: {e}"))),
+                },
             };
             match level {
                 "warn" => {
@@ -236,19 +249,41 @@ fn install_log(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 
     let print = lua.create_function(move |lua, args: Variadic<Value>| {
         let module = log_module(lua);
-        let line: Vec<String> = args.iter().map(display).collect();
-        tracing::info!(target: "rule", module = %module, "{}", line.join("\t"));
+        let mut line = String::new();
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            let room = MAX_LOG_LINE.saturating_sub(line.len());
+            if room == 0 {
+                line.push_str(&format!("…[{} more arguments]", args.len() - i));
+                break;
+            }
+            line.push_str(&display(arg, room));
+        }
+        tracing::info!(target: "rule", module = %module, "{line}");
         Ok(())
     })?;
     globals.raw_set("print", print)
 }
 
-fn display(v: &Value) -> String {
+/// A value as a log line shows it, at most `max` bytes of it (strings are not copied
+/// whole to be cut).
+fn display(v: &Value, max: usize) -> String {
     match v {
-        Value::String(s) => s.to_string_lossy(),
+        Value::String(s) => {
+            let bytes = s.as_bytes();
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]);
+            if bytes.len() > max {
+                format!("{head}…[truncated {} bytes]", bytes.len() - max)
+            } else {
+                head.into_owned()
+            }
+        }
         Value::Nil => "nil".to_owned(),
-        other => other.to_string().unwrap_or_else(|_| format!("{other:?}")),
+        other => {
+            let text = other.to_string().unwrap_or_else(|_| format!("{other:?}"));
+            truncated(&text, max).into_owned()
+        }
     }
 }
-
-use mlua::LuaSerdeExt as _;

@@ -7,5 +7,6 @@ mod deploy;
 mod express;
 mod faults;
 mod fleet_ops;
+mod hostile;
 mod reload;
 mod replies;

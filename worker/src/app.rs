@@ -51,6 +51,10 @@ pub async fn run(
     let root = RulesRoot::open(&config.rules)
         .with_context(|| format!("cannot open the rules root {}", config.rules.display()))?;
     let metrics = Arc::new(Metrics::default());
+    // A call that honours its budget ends within about twice of it; ten times is stuck.
+    metrics
+        .stalls
+        .set_stall_after((config.limits.call_budget * 10).max(Duration::from_secs(10)));
     let admin_target: admin::Target = Arc::new(std::sync::OnceLock::new());
     let admin_stop = CancellationToken::new();
     if let Some(addr) = config.admin_addr {

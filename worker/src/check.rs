@@ -5,14 +5,24 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crawlfleet_engine::{Limits, Page, Rule, RuleSet, RulesRoot};
+use crawlfleet_engine::{Page, Rule, RuleSet, RulesRoot};
 use serde_json::json;
 
 use crate::cli::CheckRuleArgs;
 use crate::crawl::{resolve, verdicts};
 
 pub fn run(args: &CheckRuleArgs) -> ExitCode {
-    match report(args) {
+    let started = std::time::Instant::now();
+    let result = report(args);
+    if args.stats {
+        // What the run cost the process, as an operator sizing workers wants to know.
+        let usage = crate::usage::of("self");
+        eprintln!(
+            "{}",
+            json!({"took_ms": started.elapsed().as_millis(), "peak_rss_kb": usage.peak_rss_kb})
+        );
+    }
+    match result {
         Ok(report) => {
             println!(
                 "{}",
@@ -51,7 +61,12 @@ pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
     for e in scan_errors {
         eprintln!("warning: {} skipped: {}", e.path, e.error);
     }
-    let (set, failures) = RuleSet::load(sources, &Limits::default());
+    let mut errors = Vec::new();
+    let limits = crate::config::limits(&args.limits, &mut errors);
+    if !errors.is_empty() {
+        return Err(usage(errors.join("; ")));
+    }
+    let (set, failures) = RuleSet::load(sources, &limits);
     for f in &failures {
         eprintln!(
             "warning: module {} did not load: {} ({})",

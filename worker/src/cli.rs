@@ -18,7 +18,7 @@ pub enum Command {
     /// Run the worker (the default when no subcommand is given).
     Run(Box<RunArgs>),
     /// Show what a rule extracts from a saved page (items and links, as JSON).
-    CheckRule(CheckRuleArgs),
+    CheckRule(Box<CheckRuleArgs>),
     /// Crawl from a start URL in this process, without a broker, writing items to a file.
     Crawl(Box<LocalCrawlArgs>),
 }
@@ -43,6 +43,11 @@ pub struct CheckRuleArgs {
     /// Content-Type of the saved page (default: from the file extension).
     #[arg(long)]
     pub content_type: Option<String>,
+    /// Also print, on stderr, one JSON line with the run's time and peak memory.
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Flags of `worker crawl`.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crawlfleet_worker::check::report;
-use crawlfleet_worker::cli::CheckRuleArgs;
+use crawlfleet_worker::cli::{CheckRuleArgs, LimitArgs};
 use serde_json::Value;
 
 fn rules_root() -> PathBuf {
@@ -48,6 +48,12 @@ fn check_rule(module: &str, page: &Path, url: &str, expected: &Value) {
         rules: rules_root(),
         meta: expected.get("meta").map(Value::to_string),
         content_type: None,
+        stats: false,
+        limits: LimitArgs {
+            lua_memory_mb: "64".to_owned(),
+            load_budget_ms: "2000".to_owned(),
+            call_budget_ms: "2000".to_owned(),
+        },
     };
     let name = page.display();
     match (report(&args), expected.get("error")) {

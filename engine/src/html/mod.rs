@@ -6,6 +6,7 @@
 
 mod entities;
 mod lexer;
+mod meter;
 mod select;
 mod serialize;
 mod tag;
@@ -15,6 +16,7 @@ mod tree;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub use meter::{Exceeded, MAX_ATTRIBUTES, MAX_NODES, Meter};
 pub(crate) use select::{SelectorList, parse_selector};
 use tag::Tag;
 
@@ -94,8 +96,10 @@ pub(crate) struct Dom {
 }
 
 impl Dom {
-    pub(crate) fn parse(source: Arc<str>) -> Dom {
-        tree::build(source)
+    /// The tree of `source`, unless `meter` stops the work first (its deadline, or a page
+    /// past [`MAX_NODES`] or [`MAX_ATTRIBUTES`]).
+    pub(crate) fn parse(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
+        tree::build(source, meter)
     }
 
     /// The document node, parent of `<html>`.

@@ -12,6 +12,7 @@ use selectors::matching::{self, ElementSelectorFlags, MatchingContext};
 use selectors::parser::{self, ParseRelative, SelectorParseErrorKind};
 use selectors::{Element, OpaqueElement};
 
+use super::meter::{Exceeded, Meter};
 use super::{Data, Dom, NONE, NodeId};
 
 /// A parsed, comma-separated selector list.
@@ -30,16 +31,19 @@ impl Dom {
     /// Up to `limit` elements under `scope` (the whole document when `None`) that match
     /// `list`, in document order. As in `querySelectorAll`, the rest of a selector may match
     /// outside the scope (`.a .b` under a `.b`'s parent finds it when an ancestor is `.a`).
+    /// Every step of the walk and of matching ticks `meter`; when it stops the work, so
+    /// does the search, with the reason.
     pub(crate) fn select(
         &self,
         scope: Option<NodeId>,
         list: &SelectorList,
         limit: usize,
-    ) -> Vec<NodeId> {
+        meter: &Meter<'_>,
+    ) -> Result<Vec<NodeId>, Exceeded> {
         let mut found = Vec::new();
         let root = scope.unwrap_or(Dom::ROOT);
         if limit == 0 || root as usize >= self.nodes.len() {
-            return found;
+            return Ok(found);
         }
         let mut caches = matching::SelectorCaches::default();
         let mut context = MatchingContext::new(
@@ -50,12 +54,23 @@ impl Dom {
             matching::NeedsSelectorFlags::No,
             matching::MatchingForInvalidation::No,
         );
-        context.scope_element = scope.map(|id| El { dom: self, id }.opaque());
+        context.scope_element = scope.map(|id| {
+            El {
+                dom: self,
+                id,
+                meter,
+            }
+            .opaque()
+        });
         // Pre-order walk of `root`'s descendants by sibling links.
         let mut at = self.node(root).first_child;
-        while at != NONE {
+        while at != NONE && meter.tick() {
             if self.is_element(at) {
-                let el = El { dom: self, id: at };
+                let el = El {
+                    dom: self,
+                    id: at,
+                    meter,
+                };
                 if list
                     .slice()
                     .iter()
@@ -69,7 +84,7 @@ impl Dom {
             }
             at = self.next_in_walk(at, root);
         }
-        found
+        meter.result(found)
     }
 
     /// The node after `at` in a pre-order walk that stays inside `root`.
@@ -89,8 +104,11 @@ impl Dom {
         NONE
     }
 
-    fn element_sibling(&self, mut at: NodeId, forward: bool) -> Option<NodeId> {
+    fn element_sibling(&self, mut at: NodeId, forward: bool, meter: &Meter<'_>) -> Option<NodeId> {
         loop {
+            if !meter.tick() {
+                return None;
+            }
             let n = self.node(at);
             at = if forward { n.next } else { n.prev };
             if at == NONE {
@@ -108,6 +126,9 @@ impl Dom {
 struct El<'a> {
     dom: &'a Dom,
     id: NodeId,
+    /// Ticked by every step the matching engine takes through the tree; once it has
+    /// blown, the tree looks empty, so a match under way ends at once.
+    meter: &'a Meter<'a>,
 }
 
 impl fmt::Debug for El<'_> {
@@ -118,7 +139,17 @@ impl fmt::Debug for El<'_> {
 
 impl<'a> El<'a> {
     fn at(self, id: NodeId) -> El<'a> {
-        El { dom: self.dom, id }
+        El {
+            dom: self.dom,
+            id,
+            meter: self.meter,
+        }
+    }
+
+    /// Charges a scan of this element's attributes; `false` once the work must stop.
+    fn charge_attrs(&self) -> bool {
+        let (start, end) = self.element().attrs;
+        self.meter.charge(u64::from(end.saturating_sub(start)))
     }
 
     fn element(&self) -> &'a super::Element {
@@ -140,6 +171,9 @@ impl Element for El<'_> {
     }
 
     fn parent_element(&self) -> Option<Self> {
+        if !self.meter.tick() {
+            return None;
+        }
         let parent = self.dom.node(self.id).parent;
         self.dom.is_element(parent).then(|| self.at(parent))
     }
@@ -158,19 +192,20 @@ impl Element for El<'_> {
 
     fn prev_sibling_element(&self) -> Option<Self> {
         self.dom
-            .element_sibling(self.id, false)
+            .element_sibling(self.id, false, self.meter)
             .map(|id| self.at(id))
     }
 
     fn next_sibling_element(&self) -> Option<Self> {
         self.dom
-            .element_sibling(self.id, true)
+            .element_sibling(self.id, true, self.meter)
             .map(|id| self.at(id))
     }
 
     fn first_element_child(&self) -> Option<Self> {
         self.dom
             .children(self.id)
+            .take_while(|_| self.meter.tick())
             .find(|&c| self.dom.is_element(c))
             .map(|id| self.at(id))
     }
@@ -200,6 +235,9 @@ impl Element for El<'_> {
         if let NamespaceConstraint::Specific(url) = ns
             && !url.0.is_empty()
         {
+            return false;
+        }
+        if !self.charge_attrs() {
             return false;
         }
         // The engine passes HTML attribute names in lower case.
@@ -236,19 +274,23 @@ impl Element for El<'_> {
     }
 
     fn has_id(&self, id: &CssName, case_sensitivity: CaseSensitivity) -> bool {
-        self.dom
-            .decoded_attr(self.id, "id")
-            .is_some_and(|value| case_sensitivity.eq(id.0.as_bytes(), value.as_bytes()))
+        self.charge_attrs()
+            && self
+                .dom
+                .decoded_attr(self.id, "id")
+                .is_some_and(|value| case_sensitivity.eq(id.0.as_bytes(), value.as_bytes()))
     }
 
     fn has_class(&self, name: &CssName, case_sensitivity: CaseSensitivity) -> bool {
-        self.dom
-            .decoded_attr(self.id, "class")
-            .is_some_and(|classes| {
-                classes
-                    .split(|c: char| c.is_ascii_whitespace())
-                    .any(|class| case_sensitivity.eq(class.as_bytes(), name.0.as_bytes()))
-            })
+        self.charge_attrs()
+            && self
+                .dom
+                .decoded_attr(self.id, "class")
+                .is_some_and(|classes| {
+                    classes
+                        .split(|c: char| c.is_ascii_whitespace())
+                        .any(|class| case_sensitivity.eq(class.as_bytes(), name.0.as_bytes()))
+                })
     }
 
     fn has_custom_state(&self, _name: &CssName) -> bool {
@@ -267,6 +309,7 @@ impl Element for El<'_> {
         !self
             .dom
             .children(self.id)
+            .take_while(|_| self.meter.tick())
             .any(|c| matches!(self.dom.node(c).data, Data::Element(_) | Data::Text(_)))
     }
 

@@ -3,9 +3,11 @@
 //! foster parenting out of tables, no re-opening of misnested formatting elements), the
 //! result is still one well-formed tree holding every element and text of the page.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::lexer::{Lexer, TextMode, Token};
+use super::lexer::{Lexer, RawAttr, TextMode, Token};
+use super::meter::{Exceeded, MAX_ATTRIBUTES, MAX_NODES, Meter};
 use super::tag::Tag;
 use super::{Attr, Data, Dom, Element, NONE, Node, NodeId, Span};
 
@@ -13,9 +15,15 @@ use super::{Attr, Data, Dom, Element, NONE, Node, NodeId, Span};
 /// depth.
 const MAX_DEPTH: usize = 512;
 
+/// Up to this many attributes on a tag, duplicates are found by a scan; past it, by a set.
+const SCAN_ATTRS: usize = 16;
+
 struct Builder<'a> {
     src: &'a str,
     dom: Dom,
+    /// Attributes repeated `<html>` and `<body>` tags add, written to the arena once at the
+    /// end: merging in place would copy the element's list again at every repetition.
+    merged: Vec<Merged>,
     open: Vec<NodeId>,
     html: NodeId,
     head: NodeId,
@@ -23,12 +31,21 @@ struct Builder<'a> {
     body: NodeId,
 }
 
-pub(super) fn build(source: Arc<str>) -> Dom {
+/// An element's attributes as repeated tags extend them, with their names in lower case.
+struct Merged {
+    id: NodeId,
+    attrs: Vec<Attr>,
+    names: HashSet<Vec<u8>>,
+}
+
+/// Builds the tree of `source`, or stops where `meter` says (time, nodes, attributes).
+pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
     let src: &str = &Arc::clone(&source);
     // A node per ~40 bytes of markup is typical; reserving avoids most regrowth.
     let nodes = Vec::with_capacity(src.len() / 40 + 8);
     let mut b = Builder {
         src,
+        merged: Vec::new(),
         dom: Dom {
             source,
             nodes,
@@ -42,6 +59,9 @@ pub(super) fn build(source: Arc<str>) -> Dom {
     b.new_node(Data::Document);
     let mut lexer = Lexer::new(src);
     while let Some(token) = lexer.next_token() {
+        if !meter.tick() {
+            break;
+        }
         match token {
             Token::Text(span) => b.text(span),
             Token::Comment(span) => {
@@ -62,8 +82,15 @@ pub(super) fn build(source: Arc<str>) -> Dom {
             }
             Token::Ignored => {}
         }
+        // A token adds a handful of nodes at most, so the cap is checked once per token.
+        if b.dom.nodes.len() > MAX_NODES {
+            meter.blow(Exceeded::Nodes);
+        } else if b.attr_count() > MAX_ATTRIBUTES {
+            meter.blow(Exceeded::Attributes);
+        }
     }
-    b.dom
+    b.write_merged();
+    meter.result(b.dom)
 }
 
 fn is_space(b: u8) -> bool {
@@ -107,23 +134,42 @@ impl Builder<'_> {
         self.current().map_or(Tag::Other, |id| self.dom.tag(id))
     }
 
-    /// Copies a tag's attributes into the arena, the first of each name winning.
-    fn copy_attrs(&mut self, raw: &[super::lexer::RawAttr]) -> (u32, u32) {
+    /// Copies a tag's attributes into the arena, the first of each name winning: a scan for
+    /// the few attributes real tags carry, a set for the many a hostile one can.
+    fn copy_attrs(&mut self, raw: &[RawAttr]) -> (u32, u32) {
         let start = self.dom.attrs.len();
-        for a in raw {
-            let name = &self.src[a.name.range()];
-            let seen = self.dom.attrs[start..]
-                .iter()
-                .any(|b| self.src[b.name.range()].eq_ignore_ascii_case(name));
-            if !seen {
-                self.dom.attrs.push(Attr {
-                    name: a.name,
-                    value: a.value,
-                });
+        if raw.len() <= SCAN_ATTRS {
+            for a in raw {
+                let name = &self.src[a.name.range()];
+                let seen = self.dom.attrs[start..]
+                    .iter()
+                    .any(|b| self.src[b.name.range()].eq_ignore_ascii_case(name));
+                if !seen {
+                    self.dom.attrs.push(Attr {
+                        name: a.name,
+                        value: a.value,
+                    });
+                }
+            }
+        } else {
+            let mut seen = HashSet::with_capacity(raw.len());
+            for a in raw {
+                let name = self.src[a.name.range()].as_bytes().to_ascii_lowercase();
+                if seen.insert(name) {
+                    self.dom.attrs.push(Attr {
+                        name: a.name,
+                        value: a.value,
+                    });
+                }
             }
         }
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         (clamp(start), clamp(self.dom.attrs.len()))
+    }
+
+    /// Every attribute held so far, merged ones included.
+    fn attr_count(&self) -> usize {
+        self.dom.attrs.len() + self.merged.iter().map(|m| m.attrs.len()).sum::<usize>()
     }
 
     /// Creates an element and appends it to the current node (or `parent`).
@@ -147,30 +193,48 @@ impl Builder<'_> {
         id
     }
 
-    /// Adds the attributes of a repeated `<html>` or `<body>` to the element that exists.
+    /// Adds the attributes of a repeated `<html>` or `<body>` (the arena's tail, `extra`)
+    /// to the element that exists, the first of each name winning. Linear in the attributes
+    /// added, however often the tag repeats.
     fn merge_attrs(&mut self, id: NodeId, extra: (u32, u32)) {
         let Some(e) = self.dom.element(id) else {
             return;
         };
-        let (start, end) = e.attrs;
-        let mut merged: Vec<Attr> = self.dom.attrs[start as usize..end as usize].to_vec();
+        let at = match self.merged.iter().position(|m| m.id == id) {
+            Some(at) => at,
+            None => {
+                let attrs = self.dom.attrs_of(e).to_vec();
+                let names = attrs
+                    .iter()
+                    .map(|a| self.src[a.name.range()].as_bytes().to_ascii_lowercase())
+                    .collect();
+                self.merged.push(Merged { id, attrs, names });
+                self.merged.len() - 1
+            }
+        };
+        let merged = &mut self.merged[at];
         for a in &self.dom.attrs[extra.0 as usize..extra.1 as usize] {
-            let name = &self.src[a.name.range()];
-            if !merged
-                .iter()
-                .any(|m| self.src[m.name.range()].eq_ignore_ascii_case(name))
-            {
-                merged.push(*a);
+            let name = self.src[a.name.range()].as_bytes().to_ascii_lowercase();
+            if merged.names.insert(name) {
+                merged.attrs.push(*a);
             }
         }
-        let at = self.dom.attrs.len();
-        self.dom.attrs.extend(merged);
-        let range = (
-            u32::try_from(at).unwrap_or(u32::MAX),
-            u32::try_from(self.dom.attrs.len()).unwrap_or(u32::MAX),
-        );
-        if let Data::Element(e) = &mut self.dom.nodes[id as usize].data {
-            e.attrs = range;
+        // The repeated tag's own copies are no element's: give them back.
+        if extra.1 as usize == self.dom.attrs.len() {
+            self.dom.attrs.truncate(extra.0 as usize);
+        }
+    }
+
+    /// Writes the merged lists of `<html>` and `<body>` to the arena, once.
+    fn write_merged(&mut self) {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        for merged in std::mem::take(&mut self.merged) {
+            let start = self.dom.attrs.len();
+            self.dom.attrs.extend(merged.attrs);
+            let range = (clamp(start), clamp(self.dom.attrs.len()));
+            if let Data::Element(e) = &mut self.dom.nodes[merged.id as usize].data {
+                e.attrs = range;
+            }
         }
     }
 

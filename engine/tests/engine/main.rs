@@ -1,5 +1,6 @@
 //! The engine's tests: sandbox, budgets and reload transactions, driven by small Lua sources.
 
+mod hostile;
 mod html;
 mod page;
 mod reload;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crawlfleet_engine::RuleStore;
 
+use super::stalls::Stalls;
+
 /// Seconds: 1 ms … 30 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -157,6 +159,8 @@ pub(crate) struct Metrics {
     lua: Histogram,
     connected: AtomicBool,
     ready: AtomicBool,
+    /// Rule calls in flight, for `/healthz` and the oldest call's age.
+    pub(crate) stalls: Stalls,
 }
 
 impl Default for Metrics {
@@ -196,6 +200,7 @@ impl Default for Metrics {
             ),
             connected: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            stalls: Stalls::default(),
         }
     }
 }
@@ -263,6 +268,11 @@ impl Metrics {
                 );
             }
         }
+        let oldest = self.stalls.oldest().unwrap_or_default().as_secs_f64();
+        let _ = writeln!(
+            out,
+            "# HELP crawlfleet_rule_call_oldest_seconds How long the oldest rule call in flight has run.\n# TYPE crawlfleet_rule_call_oldest_seconds gauge\ncrawlfleet_rule_call_oldest_seconds {oldest}"
+        );
         let connected = u8::from(self.connected.load(Ordering::Relaxed));
         let _ = writeln!(
             out,

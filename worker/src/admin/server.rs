@@ -67,7 +67,14 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, worker: &Target) -> st
                 metrics.render(store),
             )
         }
-        ("GET", "/healthz") => (200, "text/plain", "ok\n".to_owned()),
+        ("GET", "/healthz") => match metrics.stalls.stalled() {
+            None => (200, "text/plain", "ok\n".to_owned()),
+            Some(age) => (
+                503,
+                "text/plain",
+                format!("stalled: a rule call has run for {} s\n", age.as_secs()),
+            ),
+        },
         ("GET", "/readyz") if metrics.is_ready() => (200, "text/plain", "ready\n".to_owned()),
         ("GET", "/readyz") => (
             503,

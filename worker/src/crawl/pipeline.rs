@@ -110,8 +110,10 @@ impl Pipeline {
         });
         let pinned = Arc::clone(&rule);
         let call_ctx = ctx.clone();
+        let metrics = Arc::clone(&self.metrics);
         let parsed = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
+            let _in_flight = metrics.stalls.start();
             let parsed = span.in_scope(|| pinned.parse(page, &call_ctx));
             (parsed, started.elapsed())
         })
