@@ -29,6 +29,10 @@ pub struct Page {
     pub meta: serde_json::Value,
 }
 
+/// The most values `page:json()` converts (each costs tens of bytes outside the Lua memory
+/// limit while the document is converted).
+pub(crate) const MAX_JSON_VALUES: usize = 500_000;
+
 /// The Lua userdata of a page. The HTML is parsed on first use, once.
 pub(crate) struct LuaPage {
     page: Page,
@@ -73,6 +77,19 @@ impl UserData for LuaPage {
             this.document.select_first(lua, &css)
         });
         methods.add_method("json", |lua, this, ()| {
+            // The parsed document lives outside the Lua limit until it is converted: refuse
+            // one with more values than that transient copy may hold.
+            let values = this
+                .page
+                .body
+                .bytes()
+                .filter(|b| matches!(b, b',' | b'[' | b'{'))
+                .count();
+            if values > MAX_JSON_VALUES {
+                return Err(mlua::Error::runtime(format!(
+                    "page:json(): the document has more than {MAX_JSON_VALUES} values"
+                )));
+            }
             let value: serde_json::Value = serde_json::from_str(&this.page.body)
                 .map_err(|e| mlua::Error::runtime(format!("page:json(): not JSON: {e}")))?;
             lua.to_value_with(&value, crate::instance::json_to_lua_options())

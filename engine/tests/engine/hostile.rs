@@ -134,6 +134,18 @@ fn hostile_pages_are_bounded() {
             Expect::Fails("page_too_complex"),
         ),
         (
+            "page:json() of a document past the value cap",
+            format!("[{}0]", "0,".repeat(600_000)),
+            "local ok, e = pcall(page.json, page) return tostring(e):match('more than %d+ values')",
+            Expect::Item(json!("more than 500000 values")),
+        ),
+        (
+            "page:json() of an ordinary document",
+            "{\"a\": [1, 2, {\"b\": null}]}".to_owned(),
+            "return page:json().a[2]",
+            Expect::Item(json!(2)),
+        ),
+        (
             "a deep page's text and markup",
             deep,
             "return #page:select_one('body'):text() + #page:select_one('body'):html()",

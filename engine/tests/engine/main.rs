@@ -2,6 +2,7 @@
 
 mod hostile;
 mod html;
+mod html_fuzz;
 mod page;
 mod reload;
 mod rules_root;
