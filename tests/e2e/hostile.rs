@@ -168,12 +168,12 @@ async fn a_hostile_page_costs_its_job_only() {
     let rules = RulesDir::new(&broker.prefix);
     rules.write(
         "probe.count",
-        "return { parse = function(page) return { items = { { n = #page:select('a') } } } end }",
+        "return { parse = function(page) return { items = { { n = #page:select('p') } } } end }",
     );
     let site = TestSite::start(
         [
-            ("/bomb".to_owned(), Route::Html("<a>".repeat(600_000))),
-            ("/ok".to_owned(), Route::Html("<a>1</a><a>2</a>".to_owned())),
+            ("/bomb".to_owned(), Route::Html("<p>".repeat(600_000))),
+            ("/ok".to_owned(), Route::Html("<p>1<p>2".to_owned())),
         ]
         .into(),
     )

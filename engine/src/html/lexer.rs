@@ -112,7 +112,7 @@ impl<'a> Lexer<'a> {
                 && self
                     .src
                     .get(after)
-                    .is_none_or(|&b| is_space(b) || b == b'/' || b == b'>')
+                    .is_some_and(|&b| is_space(b) || b == b'/' || b == b'>')
             {
                 return Some(tag);
             }
@@ -206,10 +206,25 @@ impl<'a> Lexer<'a> {
                 return Token::Comment(span(from, from));
             }
         }
-        match memchr::memmem::find(&src[from..], b"-->") {
-            Some(at) => {
-                self.pos = from + at + 3;
-                Token::Comment(span(from, from + at))
+        // `-->` ends a comment, and so does `--!>`.
+        let mut scan = from;
+        let end = loop {
+            match memchr::memmem::find(&src[scan..], b"--") {
+                None => break None,
+                Some(at) => {
+                    let dashes = scan + at;
+                    match &src[dashes + 2..] {
+                        [b'>', ..] => break Some((dashes, dashes + 3)),
+                        [b'!', b'>', ..] => break Some((dashes, dashes + 4)),
+                        _ => scan = dashes + 1,
+                    }
+                }
+            }
+        };
+        match end {
+            Some((text_end, after)) => {
+                self.pos = after;
+                Token::Comment(span(from, text_end))
             }
             None => {
                 self.pos = src.len();

@@ -5,10 +5,13 @@
 //! reads them. The only module that parses HTML.
 
 mod entities;
+mod fallback;
 mod lexer;
 mod meter;
 mod select;
 mod serialize;
+#[cfg(test)]
+mod suite;
 mod tag;
 mod text;
 mod tree;
@@ -93,13 +96,20 @@ pub(crate) struct Dom {
     source: Arc<str>,
     nodes: Vec<Node>,
     attrs: Vec<Attr>,
+    /// Text and attribute values are stored decoded (a tree html5ever built), not as spans
+    /// of the page with references still in them.
+    decoded: bool,
 }
 
 impl Dom {
     /// The tree of `source`, unless `meter` stops the work first (its deadline, or a page
     /// past [`MAX_NODES`] or [`MAX_ATTRIBUTES`]).
     pub(crate) fn parse(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
-        tree::build(source, meter)
+        match tree::build(Arc::clone(&source), meter) {
+            Ok(dom) => Ok(dom),
+            Err(tree::Stop::Exceeded(why)) => Err(why),
+            Err(tree::Stop::FullParser) => fallback::build(&source, meter),
+        }
     }
 
     /// The document node, parent of `<html>`.
@@ -187,16 +197,45 @@ impl Dom {
     /// The value of attribute `lower` (a lower-case name), references decoded.
     fn decoded_attr(&self, id: NodeId, lower: &str) -> Option<Cow<'_, str>> {
         let raw = self.raw_attr(id, lower)?;
-        Some(entities::decode(raw, entities::Context::Attribute))
+        Some(self.attr_text(raw))
+    }
+
+    /// An attribute's value as the page means it.
+    fn attr_text<'a>(&'a self, raw: &'a str) -> Cow<'a, str> {
+        if self.decoded {
+            Cow::Borrowed(raw)
+        } else {
+            decode(raw, entities::Context::Attribute)
+        }
     }
 
     /// The text of text node `id` as the page means it: references decoded, except inside
     /// raw-text elements (`script`, `style`...).
     fn text_node(&self, id: NodeId, span: Span) -> Cow<'_, str> {
         let raw = self.slice(span);
-        match self.tag(self.node(id).parent).raw_text() {
-            Some(false) => Cow::Borrowed(raw),
-            _ => entities::decode(raw, entities::Context::Text),
+        if self.decoded {
+            return Cow::Borrowed(raw);
         }
+        match self.tag(self.node(id).parent).raw_text() {
+            Some(false) => newlines(raw),
+            _ => decode(raw, entities::Context::Text),
+        }
+    }
+}
+
+/// `raw` with its line breaks as the input stream has them: CR LF and lone CR become LF.
+fn newlines(raw: &str) -> Cow<'_, str> {
+    if memchr::memchr(b'\r', raw.as_bytes()).is_none() {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// `raw` as the page means it: line breaks normalised, then references decoded (so a
+/// `&#13;` stays a carriage return).
+fn decode(raw: &str, context: entities::Context) -> Cow<'_, str> {
+    match newlines(raw) {
+        Cow::Borrowed(raw) => entities::decode(raw, context),
+        Cow::Owned(text) => Cow::Owned(entities::decode(&text, context).into_owned()),
     }
 }

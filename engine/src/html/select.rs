@@ -90,7 +90,8 @@ impl Dom {
     /// The node after `at` in a pre-order walk that stays inside `root`.
     fn next_in_walk(&self, at: NodeId, root: NodeId) -> NodeId {
         let node = self.node(at);
-        if node.first_child != NONE {
+        // Template contents (a fragment under the template) are not in the document.
+        if node.first_child != NONE && !matches!(node.data, Data::Document) {
             return node.first_child;
         }
         let mut up = at;

@@ -40,10 +40,7 @@ impl Dom {
                         out.push_str(&attr_name.to_ascii_lowercase());
                     }
                     out.push_str("=\"");
-                    let value = super::entities::decode(
-                        self.slice(a.value),
-                        super::entities::Context::Attribute,
-                    );
+                    let value = self.attr_text(self.slice(a.value));
                     escape(&value, true, out);
                     out.push('"');
                 }

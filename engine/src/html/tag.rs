@@ -268,9 +268,85 @@ impl Tag {
         )
     }
 
-    /// Table sections (`tbody`, `thead`, `tfoot`).
-    pub(crate) fn is_table_section(self) -> bool {
-        matches!(self, Tbody | Thead | Tfoot)
+    /// Formatting elements: tracked in the list of active formatting elements, reopened
+    /// when misnested (the adoption agency).
+    pub(crate) fn is_formatting(self) -> bool {
+        matches!(
+            self,
+            A | B | Big | Code | Em | Font | I | Nobr | S | Small | Strike | Strong | Tt | U
+        )
+    }
+
+    /// Start tags whose rules the fast builder does not implement: a page with one is built
+    /// by html5ever. Captions and column groups, templates, `select`, foreign content, framesets, scope markers,
+    /// ruby, and the elements that rename or re-tokenize (`image`, `textarea`, `nobr`).
+    pub(crate) fn needs_full_parser(self) -> bool {
+        matches!(
+            self,
+            Caption
+                | Colgroup
+                | Col
+                | Template
+                | Select
+                | Option
+                | Optgroup
+                | Svg
+                | Math
+                | Frameset
+                | Frame
+                | Applet
+                | Marquee
+                | Object
+                | Rb
+                | Rp
+                | Rt
+                | Rtc
+                | Image
+                | Textarea
+                | Nobr
+                | Keygen
+        )
+    }
+
+    /// End tags that close the element if it is in scope, and are ignored otherwise.
+    pub(crate) fn ends_in_scope(self) -> bool {
+        matches!(
+            self,
+            Address
+                | Article
+                | Aside
+                | Blockquote
+                | Button
+                | Center
+                | Details
+                | Dialog
+                | Dir
+                | Div
+                | Dl
+                | Fieldset
+                | Figcaption
+                | Figure
+                | Footer
+                | Header
+                | Hgroup
+                | Listing
+                | Main
+                | Menu
+                | Nav
+                | Ol
+                | Pre
+                | Search
+                | Section
+                | Summary
+                | Ul
+                | Dd
+                | Dt
+        )
+    }
+
+    /// The table, its sections, rows and cells: the parts the fast builder builds.
+    pub(crate) fn is_table_part(self) -> bool {
+        matches!(self, Table | Tbody | Thead | Tfoot | Tr | Td | Th)
     }
 }
 

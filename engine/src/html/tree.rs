@@ -1,7 +1,10 @@
-//! Building the tree from tokens: a stack of open elements and the subset of the WHATWG
-//! insertion rules pages in the wild lean on. Where this departs from the standard (no
-//! foster parenting out of tables, no re-opening of misnested formatting elements), the
-//! result is still one well-formed tree holding every element and text of the page.
+//! The fast tree builder: a stack of open elements, the list of active formatting elements,
+//! and the WHATWG insertion rules for everything but a set of constructs it does not build
+//! (tables, templates, `select`, foreign content, framesets, misnested formatting that would
+//! need the adoption agency or reconstruction, ...). On meeting one it stops and says so
+//! (`Stop::FullParser`), and the page is built by html5ever instead (`fallback.rs`): the
+//! decision is made while building, never by guessing, so every page gets the tree a browser
+//! builds.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,14 +16,53 @@ use super::{Attr, Data, Dom, Element, NONE, Node, NodeId, Span};
 
 /// The deepest an element is nested; deeper ones become children of the element at this
 /// depth.
-const MAX_DEPTH: usize = 512;
+pub(super) const MAX_DEPTH: usize = 512;
 
 /// Up to this many attributes on a tag, duplicates are found by a scan; past it, by a set.
 const SCAN_ATTRS: usize = 16;
 
+/// Where in a table the builder is: the insertion modes of the spec it implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Body,
+    Table,
+    Section,
+    Row,
+    Cell,
+}
+
+/// What a start tag does in a table.
+enum TableStart {
+    Insert,
+    Ignore,
+    /// Foster parenting, captions, quirks: the full parser's work.
+    Full,
+    /// The stack changed; handle the tag again.
+    Again,
+}
+
+/// Why the fast builder stopped before the end of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Past the meter's bounds.
+    Exceeded(Exceeded),
+    /// The page has a construct this builder does not build as browsers do.
+    FullParser,
+}
+
 struct Builder<'a> {
     src: &'a str,
     dom: Dom,
+    /// The list of active formatting elements (no markers: the elements that set them send
+    /// the page to the full parser).
+    formatting: Vec<NodeId>,
+    /// The form element pointer.
+    form: NodeId,
+    /// The previous token was a `<pre>` or `<listing>` start tag (a newline right after it
+    /// is dropped).
+    after_pre: bool,
+    /// Set when the page needs the full parser.
+    full: bool,
     /// Attributes repeated `<html>` and `<body>` tags add, written to the arena once at the
     /// end: merging in place would copy the element's list again at every repetition.
     merged: Vec<Merged>,
@@ -39,17 +81,26 @@ struct Merged {
 }
 
 /// Builds the tree of `source`, or stops where `meter` says (time, nodes, attributes).
-pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
+pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Stop> {
     let src: &str = &Arc::clone(&source);
+    // NULs are dropped or replaced depending on where they stand: the full parser's work.
+    if memchr::memchr(0, src.as_bytes()).is_some() {
+        return Err(Stop::FullParser);
+    }
     // A node per ~40 bytes of markup is typical; reserving avoids most regrowth.
     let nodes = Vec::with_capacity(src.len() / 40 + 8);
     let mut b = Builder {
         src,
         merged: Vec::new(),
+        formatting: Vec::new(),
+        form: NONE,
+        after_pre: false,
+        full: false,
         dom: Dom {
             source,
             nodes,
             attrs: Vec::with_capacity(src.len() / 60 + 8),
+            decoded: false,
         },
         open: Vec::with_capacity(32),
         html: NONE,
@@ -62,8 +113,16 @@ pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded
         if !meter.tick() {
             break;
         }
+        let after_pre = std::mem::take(&mut b.after_pre);
         match token {
-            Token::Text(span) => b.text(span),
+            // A newline written as a reference after `<pre>` is dropped too: the full
+            // parser sees references as characters.
+            Token::Text(span)
+                if after_pre && src.as_bytes().get(span.start as usize) == Some(&b'&') =>
+            {
+                b.full = true;
+            }
+            Token::Text(span) => b.text(b.skip_pre_newline(span, after_pre)),
             Token::Comment(span) => {
                 let parent = b.current().unwrap_or(Dom::ROOT);
                 let id = b.new_node(Data::Comment(span));
@@ -82,6 +141,9 @@ pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded
             }
             Token::Ignored => {}
         }
+        if b.full {
+            return Err(Stop::FullParser);
+        }
         // A token adds a handful of nodes at most, so the cap is checked once per token.
         if b.dom.nodes.len() > MAX_NODES {
             meter.blow(Exceeded::Nodes);
@@ -89,8 +151,10 @@ pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded
             meter.blow(Exceeded::Attributes);
         }
     }
+    // At the end of the page, `<html>`, `<head>` and `<body>` exist, as in every browser tree.
+    b.ensure_body();
     b.write_merged();
-    meter.result(b.dom)
+    meter.result(b.dom).map_err(Stop::Exceeded)
 }
 
 fn is_space(b: u8) -> bool {
@@ -257,19 +321,255 @@ impl Builder<'_> {
         }
     }
 
-    fn text(&mut self, span: Span) {
+    /// The text after a `<pre>` or `<listing>` start tag, without its leading newline.
+    fn skip_pre_newline(&self, span: Span, after_pre: bool) -> Span {
         let bytes = &self.src.as_bytes()[span.range()];
+        let skip = match bytes {
+            _ if !after_pre => 0,
+            [b'\r', b'\n', ..] => 2,
+            [b'\n' | b'\r', ..] => 1,
+            _ => 0,
+        };
+        Span::new(span.start as usize + skip, span.end as usize)
+    }
+
+    fn text(&mut self, span: Span) {
+        if span.start >= span.end {
+            return;
+        }
+        let bytes = &self.src.as_bytes()[span.range()];
+        // A script that opens `<!--` is read in the tokenizer's escaped states, where
+        // `<script>` and `</script>` nest: the full parser's work.
+        if self.current_tag() == Tag::Script && memchr::memmem::find(bytes, b"<!--").is_some() {
+            self.full = true;
+            return;
+        }
         if self.body == NONE && self.current_tag().raw_text().is_none() {
-            // Before the body, white space is layout: dropped. Other text starts the body.
-            let Some(skip) = bytes.iter().position(|&b| !is_space(b)) else {
+            // Before the body, white space goes into the head while it is open, into
+            // `<html>` after it, and nowhere before it. Other text starts the body.
+            let skip = bytes
+                .iter()
+                .position(|&b| !is_space(b))
+                .unwrap_or(bytes.len());
+            if skip > 0 {
+                let space = Span::new(span.start as usize, span.start as usize + skip);
+                if self.head != NONE && self.current() == Some(self.head) {
+                    self.append_text(self.head, space);
+                } else if self.head != NONE && !self.open.contains(&self.head) {
+                    self.append_text(self.html, space);
+                }
+            }
+            if skip == bytes.len() {
                 return;
-            };
+            }
             self.ensure_body();
             return self.text(Span::new(span.start as usize + skip, span.end as usize));
         }
+        if matches!(self.mode(), Mode::Table | Mode::Section | Mode::Row) {
+            // White space in a table stays there; other text is fostered out of it.
+            if bytes.iter().all(|&b| is_space(b)) {
+                let parent = self.current().unwrap_or(Dom::ROOT);
+                self.append_text(parent, span);
+            } else {
+                self.full = true;
+            }
+            return;
+        }
+        if self.current_tag().raw_text().is_none() && self.needs_reconstruction() {
+            self.full = true;
+            return;
+        }
         let parent = self.current().unwrap_or(Dom::ROOT);
+        self.append_text(parent, span);
+    }
+
+    fn append_text(&mut self, parent: NodeId, span: Span) {
         let id = self.new_node(Data::Text(span));
         self.append(parent, id);
+    }
+
+    /// Whether a formatting element is in the list but no longer open: the spec would
+    /// reopen it here (reconstruct the active formatting elements), which this builder
+    /// leaves to the full parser.
+    fn needs_reconstruction(&self) -> bool {
+        self.since_marker().iter().any(|f| !self.open.contains(f))
+    }
+
+    /// The list of active formatting elements after its last marker.
+    fn since_marker(&self) -> &[NodeId] {
+        let start = self
+            .formatting
+            .iter()
+            .rposition(|&f| f == NONE)
+            .map_or(0, |m| m + 1);
+        &self.formatting[start..]
+    }
+
+    /// The insertion mode, from the current node.
+    fn mode(&self) -> Mode {
+        match self.current_tag() {
+            Tag::Table => Mode::Table,
+            Tag::Tbody | Tag::Thead | Tag::Tfoot => Mode::Section,
+            Tag::Tr => Mode::Row,
+            _ if self.in_table_scope(|t| matches!(t, Tag::Td | Tag::Th)) => Mode::Cell,
+            _ => Mode::Body,
+        }
+    }
+
+    /// A start tag in (or for) a table: what it implies, closes or needs.
+    fn table_start(&mut self, tag: Tag) -> TableStart {
+        let section = matches!(tag, Tag::Tbody | Tag::Thead | Tag::Tfoot);
+        let raw = matches!(tag, Tag::Script | Tag::Style);
+        match self.mode() {
+            Mode::Body | Mode::Cell
+                if tag == Tag::Table && self.in_scope(|t| t == Tag::P, &[Tag::Button]) =>
+            {
+                // Whether a table closes the paragraph depends on the document's quirks mode.
+                TableStart::Full
+            }
+            Mode::Body if section || matches!(tag, Tag::Tr | Tag::Td | Tag::Th) => {
+                TableStart::Ignore
+            }
+            Mode::Body => TableStart::Insert,
+            Mode::Table if section || raw => TableStart::Insert,
+            Mode::Table if tag == Tag::Tr => {
+                self.implied(Tag::Tbody);
+                TableStart::Insert
+            }
+            Mode::Table if matches!(tag, Tag::Td | Tag::Th) => {
+                self.implied(Tag::Tbody);
+                self.implied(Tag::Tr);
+                TableStart::Insert
+            }
+            Mode::Section if tag == Tag::Tr || raw => TableStart::Insert,
+            Mode::Section if matches!(tag, Tag::Td | Tag::Th) => {
+                self.implied(Tag::Tr);
+                TableStart::Insert
+            }
+            Mode::Section | Mode::Row if section || tag == Tag::Tr => {
+                self.open.pop();
+                TableStart::Again
+            }
+            Mode::Row if matches!(tag, Tag::Td | Tag::Th) || raw => TableStart::Insert,
+            Mode::Table | Mode::Section | Mode::Row => TableStart::Full,
+            Mode::Cell if section || matches!(tag, Tag::Tr | Tag::Td | Tag::Th) => {
+                self.close_cell();
+                TableStart::Again
+            }
+            Mode::Cell => TableStart::Insert,
+        }
+    }
+
+    /// Closes the open cell: implied end tags, the cell, and formatting back to its marker.
+    fn close_cell(&mut self) {
+        self.pop_until(|t| matches!(t, Tag::Td | Tag::Th));
+        if let Some(marker) = self.formatting.iter().rposition(|&f| f == NONE) {
+            self.formatting.truncate(marker);
+        }
+    }
+
+    /// An end tag inside a table; `true` when it was handled here.
+    fn table_end(&mut self, tag: Tag) -> bool {
+        let section = matches!(tag, Tag::Tbody | Tag::Thead | Tag::Tfoot);
+        match self.mode() {
+            Mode::Table | Mode::Section | Mode::Row => {
+                match tag {
+                    Tag::Table | Tag::Tr if self.in_table_scope(|t| t == tag) => {
+                        self.pop_until(|t| t == tag);
+                    }
+                    _ if section && self.in_table_scope(|t| t == tag) => {
+                        self.pop_until(|t| t == tag);
+                    }
+                    // `</p>` and `</br>` insert elements, which are fostered out.
+                    Tag::P | Tag::Br => self.full = true,
+                    Tag::Table
+                    | Tag::Tr
+                    | Tag::Tbody
+                    | Tag::Thead
+                    | Tag::Tfoot
+                    | Tag::Body
+                    | Tag::Caption
+                    | Tag::Col
+                    | Tag::Colgroup
+                    | Tag::Html
+                    | Tag::Td
+                    | Tag::Th => {}
+                    _ => return false,
+                }
+                true
+            }
+            Mode::Cell => match tag {
+                Tag::Td | Tag::Th => {
+                    if self.in_table_scope(|t| t == tag) {
+                        self.close_cell();
+                    }
+                    true
+                }
+                Tag::Body | Tag::Caption | Tag::Col | Tag::Colgroup | Tag::Html => true,
+                Tag::Table | Tag::Tr | Tag::Tbody | Tag::Thead | Tag::Tfoot => {
+                    if self.in_table_scope(|t| t == tag) {
+                        self.close_cell();
+                        return self.table_end(tag);
+                    }
+                    true
+                }
+                _ => false,
+            },
+            Mode::Body => false,
+        }
+    }
+
+    /// Adds a just-inserted formatting element to the list, keeping at most three equal ones
+    /// (the "Noah's Ark" clause; equal here means the same attributes as written, a stricter
+    /// test than the spec's, which can only make the page go to the full parser sooner).
+    fn push_formatting(&mut self, id: NodeId) {
+        let start = self.formatting.len() - self.since_marker().len();
+        let same: Vec<usize> = self
+            .formatting
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, f)| self.same_formatting(**f, id))
+            .map(|(i, _)| i)
+            .collect();
+        if same.len() >= 3 {
+            self.formatting.remove(same[0]);
+        }
+        self.formatting.push(id);
+    }
+
+    fn same_formatting(&self, a: NodeId, b: NodeId) -> bool {
+        let (Some(x), Some(y)) = (self.dom.element(a), self.dom.element(b)) else {
+            return false;
+        };
+        if x.tag != y.tag {
+            return false;
+        }
+        let mut ax: Vec<(String, &str)> = self
+            .dom
+            .attrs_of(x)
+            .iter()
+            .map(|t| {
+                (
+                    self.src[t.name.range()].to_ascii_lowercase(),
+                    &self.src[t.value.range()],
+                )
+            })
+            .collect();
+        let mut ay: Vec<(String, &str)> = self
+            .dom
+            .attrs_of(y)
+            .iter()
+            .map(|t| {
+                (
+                    self.src[t.name.range()].to_ascii_lowercase(),
+                    &self.src[t.value.range()],
+                )
+            })
+            .collect();
+        ax.sort();
+        ay.sort();
+        ax == ay
     }
 
     /// Handles a start tag; returns how the text after it is to be read when it is not
@@ -318,12 +618,36 @@ impl Builder<'_> {
             }
             _ => {}
         }
+        if tag.needs_full_parser()
+            || (tag == Tag::Form && self.form != NONE)
+            || (tag == Tag::A
+                && self
+                    .since_marker()
+                    .iter()
+                    .any(|&f| self.dom.tag(f) == Tag::A))
+        {
+            self.full = true;
+            return None;
+        }
         self.ensure_html();
         if self.body == NONE {
             if tag.is_head_content() {
                 return self.in_head(tag, name, attrs);
             }
             self.ensure_body();
+        }
+        match self.table_start(tag) {
+            TableStart::Insert => {}
+            TableStart::Ignore => return None,
+            TableStart::Full => {
+                self.full = true;
+                return None;
+            }
+            TableStart::Again => return self.start(tag, name, attrs, self_closing),
+        }
+        if self.needs_reconstruction() && !tag.is_table_part() {
+            self.full = true;
+            return None;
         }
         let in_foreign = self.in_foreign();
         if !in_foreign {
@@ -335,10 +659,21 @@ impl Builder<'_> {
         // Past the depth browsers allow (Chromium: 512), elements still go in the tree, at
         // that depth: every scan of the open elements stays bounded, and so does recursion
         // over the tree.
+        if tag == Tag::Form {
+            self.form = id;
+        }
         if tag.is_void() || (self_closing && foreign) || self.open.len() >= MAX_DEPTH {
             return None;
         }
         self.open.push(id);
+        if tag.is_formatting() {
+            self.push_formatting(id);
+        }
+        if matches!(tag, Tag::Td | Tag::Th) {
+            // A cell is a fresh start for formatting: a marker on the list.
+            self.formatting.push(NONE);
+        }
+        self.after_pre = matches!(tag, Tag::Pre | Tag::Listing);
         if foreign {
             return None;
         }
@@ -378,24 +713,6 @@ impl Builder<'_> {
             Tag::A | Tag::Button if self.in_scope(|t| t == tag, &[]) => {
                 self.pop_until(|t| t == tag);
             }
-            Tag::Tbody | Tag::Thead | Tag::Tfoot | Tag::Caption | Tag::Colgroup => {
-                self.clear_to(|t| t == Tag::Table);
-            }
-            Tag::Tr => {
-                self.clear_to(|t| t.is_table_section() || t == Tag::Table);
-                if self.current_tag() == Tag::Table {
-                    self.implied(Tag::Tbody);
-                }
-            }
-            Tag::Td | Tag::Th => {
-                self.clear_to(|t| t == Tag::Tr || t.is_table_section() || t == Tag::Table);
-                if self.current_tag() == Tag::Table {
-                    self.implied(Tag::Tbody);
-                }
-                if self.current_tag().is_table_section() {
-                    self.implied(Tag::Tr);
-                }
-            }
             _ => {}
         }
         if tag.closes_p() && self.in_scope(|t| t == Tag::P, &[Tag::Button]) {
@@ -418,19 +735,6 @@ impl Builder<'_> {
             if t.is_special() && !matches!(t, Tag::Address | Tag::Div | Tag::P) {
                 return;
             }
-        }
-    }
-
-    /// Within a table, pops the cells and rows open inside the nearest element `stop` accepts.
-    fn clear_to(&mut self, stop: impl Fn(Tag) -> bool) {
-        if !self.in_table_scope(&stop) {
-            return;
-        }
-        while let Some(id) = self.current() {
-            if stop(self.dom.tag(id)) {
-                return;
-            }
-            self.open.pop();
         }
     }
 
@@ -488,20 +792,48 @@ impl Builder<'_> {
     }
 
     fn end(&mut self, tag: Tag, name: Span) {
+        // After raw text, the lexer hands over the element's own end tag: it closes it.
+        if self.current_tag().raw_text().is_some() {
+            self.open.pop();
+            return;
+        }
+        if self.body == NONE && !matches!(tag, Tag::Body | Tag::Html | Tag::Br | Tag::Head) {
+            // Before the body, other end tags are ignored.
+            return;
+        }
+        if self.table_end(tag) {
+            return;
+        }
         match tag {
             // The body and html stay open to the end: content after them still belongs there.
-            Tag::Body | Tag::Html => {}
+            Tag::Body | Tag::Html => self.ensure_body(),
+            Tag::Head if self.head == NONE && self.body == NONE => {
+                // `</head>` before any head: an empty one, closed.
+                self.ensure_html();
+                self.open.truncate(1);
+                self.head = self.implied(Tag::Head);
+                self.open.pop();
+            }
             Tag::Head => self.pop_if(Tag::Head),
             Tag::P => {
                 if !self.in_scope(|t| t == Tag::P, &[Tag::Button]) {
                     // `</p>` with no open `p` makes an empty one, as browsers do.
                     self.ensure_body();
+                    if self.needs_reconstruction() {
+                        self.full = true;
+                        return;
+                    }
                     self.implied(Tag::P);
                 }
                 self.pop_until(|t| t == Tag::P);
             }
             Tag::Br => {
+                // `</br>` is a `<br>`, which reopens formatting elements first.
                 self.ensure_body();
+                if self.needs_reconstruction() {
+                    self.full = true;
+                    return;
+                }
                 let parent = self.current().unwrap_or(self.body);
                 self.insert(parent, Tag::Br, Span::EMPTY, (0, 0));
             }
@@ -515,31 +847,113 @@ impl Builder<'_> {
                     self.pop_until(|t| t == Tag::Li);
                 }
             }
-            // Rows and tables close the cells left open inside them.
-            t if t == Tag::Tr || t == Tag::Table || t.is_table_section() => {
-                if self.in_table_scope(|x| x == t) {
-                    self.pop_until(|x| x == t);
-                }
-            }
-            Tag::Other => self.end_other(name),
-            t => {
+            Tag::Form => self.end_form(),
+            t if t.is_formatting() => self.end_formatting(t, name),
+            t if t.ends_in_scope() => {
                 if self.in_scope(|x| x == t, &[]) {
                     self.pop_until(|x| x == t);
                 }
             }
+            t => self.end_any_other(t, name),
         }
     }
 
-    /// `</name>` for a name with no rule of its own: closes the nearest open element of that
-    /// name, unless a special element stands in the way.
-    fn end_other(&mut self, name: Span) {
+    /// `</form>`: the form element pointer's element leaves the stack if it is the current
+    /// node once implied end tags are generated; anywhere else, the full parser removes it
+    /// from the middle of the stack.
+    fn end_form(&mut self) {
+        let node = std::mem::replace(&mut self.form, NONE);
+        if node == NONE || !self.node_in_scope(node) {
+            return;
+        }
+        while matches!(
+            self.current_tag(),
+            Tag::Dd
+                | Tag::Dt
+                | Tag::Li
+                | Tag::Optgroup
+                | Tag::Option
+                | Tag::P
+                | Tag::Rb
+                | Tag::Rp
+                | Tag::Rt
+                | Tag::Rtc
+        ) {
+            self.open.pop();
+        }
+        if self.current() == Some(node) {
+            self.open.pop();
+        } else {
+            self.full = true;
+        }
+    }
+
+    /// Whether `node` is open with no scope boundary above it.
+    fn node_in_scope(&self, node: NodeId) -> bool {
+        for &id in self.open.iter().rev() {
+            if id == node {
+                return true;
+            }
+            if self.dom.tag(id).bounds_scope() {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// The end tag of a formatting element: the adoption agency's simple cases (the element
+    /// is current, or only ordinary elements are open inside it); the others, where elements
+    /// are moved and reopened, go to the full parser.
+    fn end_formatting(&mut self, tag: Tag, name: Span) {
+        if let Some(current) = self.current()
+            && self.dom.tag(current) == tag
+            && !self.formatting.contains(&current)
+        {
+            self.open.pop();
+            return;
+        }
+        let start = self.formatting.len() - self.since_marker().len();
+        let Some(pos) = self.formatting[start..]
+            .iter()
+            .rposition(|&f| self.dom.tag(f) == tag)
+            .map(|p| p + start)
+        else {
+            return self.end_any_other(tag, name);
+        };
+        let element = self.formatting[pos];
+        let Some(at) = self.open.iter().position(|&o| o == element) else {
+            self.formatting.remove(pos);
+            return;
+        };
+        if !self.node_in_scope(element) {
+            return;
+        }
+        if self.open[at + 1..]
+            .iter()
+            .any(|&o| self.dom.tag(o).is_special())
+        {
+            self.full = true;
+            return;
+        }
+        self.open.truncate(at);
+        self.formatting.remove(pos);
+    }
+
+    /// "Any other end tag": closes the nearest open element of that name, unless a special
+    /// element stands in the way.
+    fn end_any_other(&mut self, tag: Tag, name: Span) {
         let name = &self.src[name.range()];
         for i in (1..self.open.len()).rev() {
             let id = self.open[i];
             let Some(e) = self.dom.element(id) else {
                 continue;
             };
-            if e.tag == Tag::Other && self.src[e.name.range()].eq_ignore_ascii_case(name) {
+            let same = if tag == Tag::Other {
+                e.tag == Tag::Other && self.src[e.name.range()].eq_ignore_ascii_case(name)
+            } else {
+                e.tag == tag
+            };
+            if same {
                 self.open.truncate(i);
                 return;
             }

@@ -26,6 +26,8 @@ enum Expect {
     Fails(&'static str),
     /// Either it finishes or it runs out of time: never anything slower than the bound.
     Bounded,
+    /// It ends on a bound: out of time or past the page caps.
+    Stops,
 }
 
 /// Runs `body` (a Lua block that ends with `return <value>`) as a rule's `parse` on `html`,
@@ -50,6 +52,7 @@ fn check(name: &str, html: &str, body: &str, expect: Expect) {
         }
         (Expect::Fails(reason), Err(e)) => assert_eq!(e.reason(), reason, "{name}: {e}"),
         (Expect::Bounded, Ok(_) | Err(CallError::Budget(_))) => {}
+        (Expect::Stops, Err(CallError::Budget(_) | CallError::PageTooComplex(_))) => {}
         (expect, got) => panic!("{name}: expected {expect:?}, got {got:?}"),
     }
 }
@@ -70,8 +73,8 @@ fn hostile_pages_are_bounded() {
     let deep = format!("{}x", repeat("<div>", 100_000));
     let siblings = format!("{}<b></b>", repeat("<i></i>", 60_000));
     let comments = format!("<p></p>{}<p></p>", repeat("<!---->", 200_000));
-    let nodes = repeat("<a>", MAX_NODES + 10);
-    let attrs = repeat("<a b c d e>", 300_000);
+    let nodes = repeat("<p>", MAX_NODES + 10);
+    let attrs = repeat("<p b c d e>", 300_000);
     let cases: Vec<(&str, String, &str, Expect)> = vec![
         (
             "a normal list page",
@@ -118,14 +121,26 @@ fn hostile_pages_are_bounded() {
         (
             "a page past the node cap",
             nodes.clone(),
-            "return #page:select('a')",
+            "return #page:select('p')",
             Expect::Fails("page_too_complex"),
         ),
         (
             "a page past the node cap, the error caught by the rule",
             nodes,
-            "pcall(page.select, page, 'a') return 1",
+            "pcall(page.select, page, 'p') return 1",
             Expect::Fails("page_too_complex"),
+        ),
+        (
+            "misnested links past the node cap, through the full parser",
+            repeat("<a>", MAX_NODES + 10),
+            "return #page:select('a')",
+            Expect::Stops,
+        ),
+        (
+            "fostered elements past the node cap, through the full parser",
+            format!("<table>{}", repeat("<i>", MAX_NODES + 10)),
+            "return #page:select('i')",
+            Expect::Stops,
         ),
         (
             "a page past the attribute cap",
