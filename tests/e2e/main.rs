@@ -9,3 +9,4 @@ mod faults;
 mod fleet_ops;
 mod reload;
 mod replies;
+mod trust;
