@@ -125,9 +125,10 @@ impl Vetted {
 
 /// How an error names an entry: `v7 of `shop.a` (push p-1a2b…)`.
 pub(crate) fn describe(u: &RuleUpdate) -> String {
-    // The push id comes from the broker: bound what is echoed of it.
+    // Both come from the broker: bound what is echoed of them.
     let push: String = u.push_id.chars().take(40).collect();
-    format!("v{} of `{}` (push {push})", u.version, u.module)
+    let module: String = u.module.chars().take(64).collect();
+    format!("v{} of `{module}` (push {push})", u.version)
 }
 
 #[cfg(test)]
