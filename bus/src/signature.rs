@@ -1,5 +1,8 @@
-//! Signed pushes: ed25519 over exactly module, path, source sha256, version and push id
-//! (`RuleUpdate::signing_payload`). Keys and signatures travel as lower-case hex.
+//! Signed pushes: ed25519 over everything that decides what runs where — the fleet (topology
+//! prefix), module, path, source sha256, version, push id and targets
+//! (`RuleUpdate::signing_payload`), so a signed push cannot be re-aimed (targets edited out)
+//! or replayed into another fleet that trusts the same key. Keys and signatures travel as
+//! lower-case hex.
 
 use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::{Signature, Signer as _};
@@ -30,6 +33,31 @@ pub fn public_key(hex: &str) -> Result<VerifyingKey, SignatureError> {
     VerifyingKey::from_bytes(&bytes).map_err(|e| SignatureError::Encoding(e.to_string()))
 }
 
+/// A trusted-key list as `--trusted-keys` / `TRUSTED_KEYS` give it: public keys in hex,
+/// comma-separated. Every bad entry is reported; a list that names no key at all (`""`,
+/// `" , "`) is an error too, never a silent "trust nothing, verify nothing".
+pub fn public_keys(list: &str) -> Result<Vec<VerifyingKey>, Vec<String>> {
+    let mut keys = Vec::new();
+    let mut errors = Vec::new();
+    for hex in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        match public_key(hex) {
+            Ok(key) => keys.push(key),
+            Err(e) => errors.push(format!("`{hex}`: {e}")),
+        }
+    }
+    if keys.is_empty() && errors.is_empty() {
+        errors.push(
+            "the list is empty: give at least one public key (unset it to accept unsigned pushes)"
+                .to_owned(),
+        );
+    }
+    if errors.is_empty() {
+        Ok(keys)
+    } else {
+        Err(errors)
+    }
+}
+
 /// A signing key, from the hex of its 32-byte secret.
 pub fn secret_key(hex: &str) -> Result<SigningKey, SignatureError> {
     let bytes: [u8; 32] = decode(hex.trim())?.try_into().map_err(|_| {
@@ -46,16 +74,23 @@ pub fn generate() -> std::io::Result<(String, String)> {
     Ok((encode(&secret), encode(&key.verifying_key().to_bytes())))
 }
 
-/// Signs `update` in place (sets `key` and `signature`).
-pub fn sign(update: &mut RuleUpdate, key: &SigningKey) -> Result<(), SignatureError> {
-    let payload = update.signing_payload().ok_or(SignatureError::NoChecksum)?;
+/// Signs `update` in place (sets `key` and `signature`) for the fleet under prefix `fleet`.
+pub fn sign(update: &mut RuleUpdate, key: &SigningKey, fleet: &str) -> Result<(), SignatureError> {
+    let payload = update
+        .signing_payload(fleet)
+        .ok_or(SignatureError::NoChecksum)?;
     update.signature = Some(encode(&key.sign(&payload).to_bytes()));
     update.key = Some(encode(&key.verifying_key().to_bytes()));
     Ok(())
 }
 
-/// Checks that `update` is signed by one of `trusted` over exactly its signed fields.
-pub fn verify(update: &RuleUpdate, trusted: &[VerifyingKey]) -> Result<(), SignatureError> {
+/// Checks that `update` is signed by one of `trusted`, for the fleet under prefix `fleet`,
+/// over exactly its signed fields.
+pub fn verify(
+    update: &RuleUpdate,
+    trusted: &[VerifyingKey],
+    fleet: &str,
+) -> Result<(), SignatureError> {
     let (Some(key), Some(signature)) = (&update.key, &update.signature) else {
         return Err(SignatureError::Unsigned);
     };
@@ -67,7 +102,9 @@ pub fn verify(update: &RuleUpdate, trusted: &[VerifyingKey]) -> Result<(), Signa
     }
     let signature = Signature::from_slice(&decode(signature)?)
         .map_err(|e| SignatureError::Encoding(e.to_string()))?;
-    let payload = update.signing_payload().ok_or(SignatureError::NoChecksum)?;
+    let payload = update
+        .signing_payload(fleet)
+        .ok_or(SignatureError::NoChecksum)?;
     key.verify_strict(&payload, &signature)
         .map_err(|_| SignatureError::Invalid)
 }
@@ -90,6 +127,7 @@ fn decode(hex: &str) -> Result<Vec<u8>, SignatureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Targets;
 
     fn update() -> RuleUpdate {
         RuleUpdate {
@@ -103,32 +141,97 @@ mod tests {
         }
     }
 
+    fn targets(workers: &[&str], canary: Option<f64>) -> Option<Targets> {
+        Some(Targets {
+            workers: workers.iter().map(|w| (*w).to_owned()).collect(),
+            canary_percent: canary,
+        })
+    }
+
     #[test]
-    fn only_exact_updates_signed_by_trusted_keys_pass() {
+    fn only_exact_updates_signed_by_trusted_keys_for_this_fleet_pass() {
         let (secret, public) = generate().expect("urandom");
         let key = secret_key(&secret).expect("secret");
         let trusted = [public_key(&public).expect("public")];
         let mut u = update();
-        assert_eq!(verify(&u, &trusted), Err(SignatureError::Unsigned));
-        sign(&mut u, &key).expect("sign");
-        assert_eq!(verify(&u, &trusted), Ok(()));
+        u.targets = targets(&["w-1", "w-2"], Some(10.0));
+        assert_eq!(
+            verify(&u, &trusted, "fleet-a"),
+            Err(SignatureError::Unsigned)
+        );
+        sign(&mut u, &key, "fleet-a").expect("sign");
+        assert_eq!(verify(&u, &trusted, "fleet-a"), Ok(()));
 
-        for tamper in [
-            |u: &mut RuleUpdate| u.version = 4,
-            |u: &mut RuleUpdate| u.module = "shop.b".to_owned(),
-            |u: &mut RuleUpdate| u.path = "shop/b.lua".to_owned(),
-            |u: &mut RuleUpdate| u.sha256 = Some("cd".repeat(32)),
-            |u: &mut RuleUpdate| u.push_id = "p-2".to_owned(),
-        ] {
+        // Every field that decides what runs where is covered.
+        let tampers: [fn(&mut RuleUpdate); 11] = [
+            |u| u.version = 4,
+            |u| u.module = "shop.b".to_owned(),
+            |u| u.path = "shop/b.lua".to_owned(),
+            |u| u.sha256 = Some("cd".repeat(32)),
+            |u| u.push_id = "p-2".to_owned(),
+            // A canary push re-published to the whole fleet, or re-aimed.
+            |u| u.targets = None,
+            |u| u.targets = targets(&[], None),
+            |u| u.targets = targets(&["w-1", "w-2"], None),
+            |u| u.targets = targets(&["w-1", "w-2"], Some(100.0)),
+            |u| u.targets = targets(&["w-1"], Some(10.0)),
+            |u| u.targets = targets(&["w-1", "w-3"], Some(10.0)),
+        ];
+        for (i, tamper) in tampers.iter().enumerate() {
             let mut t = u.clone();
             tamper(&mut t);
-            assert_eq!(verify(&t, &trusted), Err(SignatureError::Invalid));
+            assert_eq!(
+                verify(&t, &trusted, "fleet-a"),
+                Err(SignatureError::Invalid),
+                "tamper #{i}"
+            );
+        }
+        // Replayed into another fleet that trusts the same key.
+        for other in ["fleet-b", "fleet-a.x", "", "fleet-"] {
+            assert_eq!(
+                verify(&u, &trusted, other),
+                Err(SignatureError::Invalid),
+                "{other:?}"
+            );
         }
         let (_, other) = generate().expect("urandom");
         let stranger = [public_key(&other).expect("public")];
         assert!(matches!(
-            verify(&u, &stranger),
+            verify(&u, &stranger, "fleet-a"),
             Err(SignatureError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn the_payload_is_unambiguous() {
+        // Moving a separator between fields changes the payload.
+        let mut a = update();
+        a.module = "a\nmodule 1:b".to_owned();
+        let mut b = update();
+        b.module = "a".to_owned();
+        b.path = format!("b\npath 10:{}", a.path);
+        assert_ne!(a.signing_payload("f"), b.signing_payload("f"));
+        let mut c = update();
+        c.targets = targets(&["w-1,w-2"], None);
+        let mut d = update();
+        d.targets = targets(&["w-1", "w-2"], None);
+        assert_ne!(c.signing_payload("f"), d.signing_payload("f"));
+        assert_ne!(
+            update().signing_payload("f\n"),
+            update().signing_payload("f")
+        );
+    }
+
+    #[test]
+    fn a_key_list_names_at_least_one_key_and_every_bad_entry_is_reported() {
+        let (_, a) = generate().expect("urandom");
+        let (_, b) = generate().expect("urandom");
+        assert_eq!(public_keys(&format!(" {a} ,{b},")).map(|k| k.len()), Ok(2));
+        for empty in ["", " ", ",", " , "] {
+            let errors = public_keys(empty).expect_err(empty);
+            assert!(errors[0].contains("empty"), "{empty:?}: {errors:?}");
+        }
+        let errors = public_keys(&format!("zz,{a},abcd")).expect_err("bad");
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 }

@@ -112,8 +112,14 @@ pub(crate) struct DeliveryArgs {
     #[arg(long, default_value_t = 10.0)]
     pub(crate) timeout: f64,
     /// Sign the update with the ed25519 secret key in this file (see `publisher keygen`).
+    /// Its public half is trusted as if given to --trusted-keys.
     #[arg(long, env = "CRAWLFLEET_SIGN_KEY")]
     pub(crate) sign_key: Option<PathBuf>,
+    /// Public keys (hex, comma-separated), as the workers' --trusted-keys: version numbers,
+    /// promote, rollback and history retention then use only history entries signed by one
+    /// of them for this --prefix. Set but naming no key (`TRUSTED_KEYS=""`) is an error.
+    #[arg(long, env = "TRUSTED_KEYS")]
+    pub(crate) trusted_keys: Option<String>,
     /// Redis URL of the fleet's express lane: the update is relayed there too, and workers
     /// started with the same --express-url apply it without waiting for the broker.
     #[arg(long, env = "EXPRESS_URL")]

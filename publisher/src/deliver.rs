@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::cli::{DeliveryArgs, Global};
 use crate::fleet::Fleet;
 use crate::summary::Summary;
+use crate::trust::{Entry, Trust, Vetted, describe};
 use crate::{EXIT_INCOMPLETE, Failure};
 
 /// What to deliver.
@@ -28,15 +29,23 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     /// An earlier push, from the history, delivered again to every worker as a new version.
+    /// Refuses an entry that was not vetted valid: its source is never re-signed or re-sent.
     pub(crate) fn again(
         module: ModuleName,
-        entry: &RuleUpdate,
+        entry: &Entry,
         verb: String,
     ) -> Result<Delivery, Failure> {
-        let source = entry.source.clone().ok_or_else(|| {
+        let u = &entry.update;
+        if let Some(why) = &entry.refused {
+            return Err(Failure::usage(format!(
+                "refusing to push {} again: {why}",
+                describe(u)
+            )));
+        }
+        let source = u.source.clone().ok_or_else(|| {
             Failure::usage(format!(
                 "v{} of `{module}` was pushed by path, not inline",
-                entry.version
+                u.version
             ))
         })?;
         Ok(Delivery {
@@ -54,6 +63,10 @@ pub(crate) struct How {
     wait: bool,
     timeout: Duration,
     signing_key: Option<crawlfleet_bus::signature::SigningKey>,
+    /// Which history entries to build on.
+    pub(crate) trust: Trust,
+    /// The topology prefix, which a signature covers.
+    fleet: String,
     express: Option<ExpressLane>,
 }
 
@@ -78,6 +91,21 @@ impl How {
                 })?)
             }
         };
+        let mut trusted = match args
+            .trusted_keys
+            .as_deref()
+            .map(crawlfleet_bus::signature::public_keys)
+        {
+            None => Vec::new(),
+            Some(Ok(keys)) => keys,
+            Some(Err(errors)) => {
+                return Err(Failure::usage(format!(
+                    "--trusted-keys: {}",
+                    errors.join("; ")
+                )));
+            }
+        };
+        trusted.extend(signing_key.as_ref().map(|k| k.verifying_key()));
         let express = match args.express_url.as_deref().filter(|u| !u.trim().is_empty()) {
             None => None,
             Some(url) if !url.starts_with("redis://") => {
@@ -94,6 +122,8 @@ impl How {
             wait: args.wait,
             timeout: Duration::from_secs_f64(args.timeout),
             signing_key,
+            trust: Trust::new(trusted, &global.prefix),
+            fleet: global.prefix.clone(),
             express,
         })
     }
@@ -102,20 +132,20 @@ impl How {
 /// Delivers to the fleet; `live` is the membership just pinged (whom to wait for).
 pub(crate) async fn deliver(
     fleet: &mut Fleet,
-    history: &[RuleUpdate],
+    history: &Vetted,
     live: &BTreeMap<String, Pong>,
     delivery: Delivery,
     how: &How,
 ) -> Result<u8, Failure> {
-    let version = delivery.version.unwrap_or_else(|| {
-        let live_max = live
-            .values()
-            .flat_map(|p| p.modules.iter().map(|m| m.version))
-            .max()
-            .unwrap_or(0);
-        let pushed_max = history.iter().map(|u| u.version).max().unwrap_or(0);
-        live_max.max(pushed_max) + 1
-    });
+    let version = match delivery.version {
+        Some(v) if v > RuleUpdate::MAX_VERSION => {
+            return Err(Failure::usage(format!(
+                "--version {v} is above the highest version a worker takes (2^53)"
+            )));
+        }
+        Some(v) => v,
+        None => next_version(history, live)?,
+    };
     crate::retention::compact(fleet, history).await?;
 
     let sha256 = sha256_hex(delivery.source.as_bytes());
@@ -133,7 +163,7 @@ pub(crate) async fn deliver(
         ..RuleUpdate::default()
     };
     if let Some(key) = &how.signing_key {
-        crawlfleet_bus::signature::sign(&mut update, key)
+        crawlfleet_bus::signature::sign(&mut update, key, &how.fleet)
             .map_err(|e| Failure::usage(format!("cannot sign: {e}")))?;
     }
     let expected: Vec<String> = live.keys().filter(|w| update.selects(w)).cloned().collect();
@@ -171,6 +201,33 @@ pub(crate) async fn deliver(
     } else {
         EXIT_INCOMPLETE
     })
+}
+
+/// One more than the newest version pushed (entries that verify only) or running. A live
+/// version above the cap cannot come from a real worker (it refuses such updates): it is
+/// left out, with a warning, rather than let one forged pong end every later push.
+fn next_version(history: &Vetted, live: &BTreeMap<String, Pong>) -> Result<u64, Failure> {
+    let mut live_max = 0;
+    for pong in live.values() {
+        for m in &pong.modules {
+            if m.version > RuleUpdate::MAX_VERSION {
+                eprintln!(
+                    "publisher: warning: ignored worker `{}`'s claim to run v{} of `{}` (above 2^53)",
+                    pong.worker.chars().take(64).collect::<String>(),
+                    m.version,
+                    m.module.chars().take(64).collect::<String>()
+                );
+            } else {
+                live_max = live_max.max(m.version);
+            }
+        }
+    }
+    let pushed_max = history.valid().map(|u| u.version).max().unwrap_or(0);
+    live_max
+        .max(pushed_max)
+        .checked_add(1)
+        .filter(|v| *v <= RuleUpdate::MAX_VERSION)
+        .ok_or_else(|| Failure::usage("the fleet is at the highest version a worker takes (2^53)"))
 }
 
 /// `--canary 10%` → 10.0.

@@ -24,5 +24,6 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<u8, Failure> {
     );
     println!("public key: {public}");
     println!("trust it on workers with: --trusted-keys {public}  (or TRUSTED_KEYS={public})");
+    println!("and on publishers, so promote and rollback build only on pushes signed by it");
     Ok(0)
 }

@@ -18,6 +18,7 @@ mod rollback;
 mod status;
 mod summary;
 mod teardown;
+mod trust;
 
 use cli::{Cli, Command};
 

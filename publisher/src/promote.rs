@@ -1,5 +1,6 @@
 //! `publisher promote`: the newest canary or targeted version of a module goes to every
-//! worker, as a new version.
+//! worker, as a new version. Only entries that verify are candidates (`trust.rs`): an entry
+//! injected into the history is named and left out, never promoted (or re-signed).
 
 use crawlfleet_engine::ModuleName;
 
@@ -7,24 +8,38 @@ use crate::Failure;
 use crate::cli::{Global, PromoteArgs};
 use crate::deliver::{Delivery, How, deliver};
 use crate::fleet::Fleet;
+use crate::trust::describe;
 
 pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
     let how = How::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = fleet.history().await?;
+    let history = how.trust.vet(fleet.history().await?);
     let newest = history
+        .entries
         .iter()
-        .filter(|u| u.module == args.module)
-        .max_by_key(|u| u.version)
-        .ok_or_else(|| Failure::usage(format!("no push of `{}` in the history", args.module)))?;
-    if newest.targets.is_none() {
+        .filter(|e| e.is_valid() && e.update.module == args.module)
+        .max_by_key(|e| e.update.version);
+    let Some(newest) = newest else {
+        let refused = history.refused(&args.module).max_by_key(|(u, _)| u.version);
+        return Err(Failure::usage(match refused {
+            Some((u, why)) => format!(
+                "no push of `{}` in the history to promote: {} is the newest, and {why}",
+                args.module,
+                describe(u)
+            ),
+            None => format!("no push of `{}` in the history", args.module),
+        }));
+    };
+    history.warn_refused(&args.module, newest.update.version);
+    if newest.update.targets.is_none() {
         return Err(Failure::usage(format!(
             "the newest version of `{}` (v{}) already went to every worker; nothing to promote",
-            args.module, newest.version
+            args.module, newest.update.version
         )));
     }
-    let delivery = Delivery::again(name, newest, format!("promoted v{} as", newest.version))?;
+    let verb = format!("promoted v{} as", newest.update.version);
+    let delivery = Delivery::again(name, newest, verb)?;
     let live = fleet.ping().await?;
     let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
     fleet.close().await;

@@ -29,7 +29,7 @@ pub(crate) async fn run(global: &Global, args: &PushRuleArgs) -> Result<u8, Fail
     });
     let how = How::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = fleet.history().await?;
+    let history = how.trust.vet(fleet.history().await?);
     let verb = if targets.is_some() {
         "pushed (targeted)"
     } else {

@@ -1,5 +1,7 @@
 //! `publisher rollback`: an earlier version of a module, from the push history, pushed again
-//! as a new, newer version (so anti-rollback checks still hold).
+//! as a new, newer version (so anti-rollback checks still hold). Only entries that verify
+//! (`trust.rs`) are versions to restore or to count as pushed: an entry injected into the
+//! history is never rolled back to (or re-signed).
 
 use crawlfleet_engine::ModuleName;
 
@@ -7,19 +9,38 @@ use crate::Failure;
 use crate::cli::{Global, RollbackArgs};
 use crate::deliver::{Delivery, How, deliver};
 use crate::fleet::Fleet;
+use crate::trust::{Entry, describe};
 
 pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
     let how = How::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = fleet.history().await?;
-    let mut versions: Vec<_> = history.iter().filter(|u| u.module == args.module).collect();
-    versions.sort_by_key(|u| u.version);
-    versions.dedup_by_key(|u| u.version);
+    let history = how.trust.vet(fleet.history().await?);
+    let mut versions: Vec<&Entry> = history
+        .entries
+        .iter()
+        .filter(|e| e.is_valid() && e.update.module == args.module)
+        .collect();
+    versions.sort_by_key(|e| e.update.version);
+    versions.dedup_by_key(|e| e.update.version);
+    if let Some(v) = args.to
+        && !versions.iter().any(|e| e.update.version == v)
+        && let Some((u, why)) = history.refused(&args.module).find(|(u, _)| u.version == v)
+    {
+        return Err(Failure::usage(format!(
+            "refusing to roll back to {}: {why}",
+            describe(u)
+        )));
+    }
     if versions.is_empty() {
         return Err(Failure::usage(format!(
-            "no push of `{}` in the history",
-            args.module
+            "no push of `{}` in the history{}",
+            args.module,
+            if history.refused(&args.module).next().is_some() {
+                " that verifies"
+            } else {
+                ""
+            }
         )));
     }
     // "Previous" is relative to what the fleet runs, not to the newest push (which may have
@@ -31,26 +52,30 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Fail
         .filter(|m| m.module == args.module)
         .map(|m| (m.version, m.sha256.clone()))
         .max();
+    let newest = &versions[versions.len() - 1].update;
     let (current_version, current_sha) = match running {
         Some((v, sha)) => (v, Some(sha)),
-        None => (
-            versions.last().map_or(0, |u| u.version),
-            versions.last().and_then(|u| u.sha256.clone()),
-        ),
+        None => (newest.version, newest.sha256.clone()),
     };
     let target = match args.to {
-        Some(v) => versions.iter().find(|u| u.version == v).ok_or_else(|| {
-            let known: Vec<String> = versions.iter().map(|u| format!("v{}", u.version)).collect();
-            Failure::usage(format!(
-                "no v{v} of `{}` in the history (known: {})",
-                args.module,
-                known.join(", ")
-            ))
-        })?,
+        Some(v) => versions
+            .iter()
+            .find(|e| e.update.version == v)
+            .ok_or_else(|| {
+                let known: Vec<String> = versions
+                    .iter()
+                    .map(|e| format!("v{}", e.update.version))
+                    .collect();
+                Failure::usage(format!(
+                    "no v{v} of `{}` in the history (known: {})",
+                    args.module,
+                    known.join(", ")
+                ))
+            })?,
         None => versions
             .iter()
             .rev()
-            .find(|u| u.version < current_version && u.sha256 != current_sha)
+            .find(|e| e.update.version < current_version && e.update.sha256 != current_sha)
             .ok_or_else(|| {
                 Failure::usage(format!(
                     "`{}` has no pushed version before v{current_version} to roll back to",
@@ -58,12 +83,12 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Fail
                 ))
             })?,
     };
-    let delivery = Delivery::again(
-        name,
-        target,
-        format!("rolled back to v{} as", target.version),
-    )?;
-    tracing::info!(module = %args.module, from = current_version, to = target.version, "rule rolled back");
+    let to = target.update.version;
+    if args.to.is_none() {
+        history.warn_refused(&args.module, to);
+    }
+    let delivery = Delivery::again(name, target, format!("rolled back to v{to} as"))?;
+    tracing::info!(module = %args.module, from = current_version, to, "rule rolled back");
     // The membership pinged above is the one to wait for: no second ping window.
     let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
     fleet.close().await;

@@ -1,12 +1,16 @@
 //! deploy/ against the binaries: every file parses; every environment variable it sets is
-//! one the binaries accept; ports, grace periods and object names agree; and the RabbitMQ
-//! definitions declare exactly what a worker declares (a worker starts on them).
+//! one the binaries accept; ports, grace periods and object names agree; every worker
+//! requires signed pushes, and one given the placeholder keys refuses to start; and the
+//! RabbitMQ definitions declare exactly what a worker declares (a worker starts on them).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crawlfleet_tests::{TestBroker, WorkerProc, publisher};
+use std::time::Duration;
+
+use crawlfleet_bus::signature;
+use crawlfleet_tests::{TestBroker, WorkerProc, publisher, run_worker_until_exit};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn deploy(path: &str) -> PathBuf {
@@ -166,6 +170,28 @@ fn every_deploy_file_parses_and_agrees_with_the_binaries() {
     {
         check_env("compose.yaml", k.as_str().unwrap_or(""));
     }
+    // Signed pushes required: compose refuses to interpolate an unset or empty TRUSTED_KEYS
+    // (`${VAR:?…}`), and the publisher signs and trusts the same keys.
+    let publisher_env = &compose["services"]["publisher"]["environment"];
+    for keys in [
+        &worker["environment"]["TRUSTED_KEYS"],
+        &publisher_env["TRUSTED_KEYS"],
+    ] {
+        assert!(
+            keys.as_str().unwrap_or("").starts_with("${TRUSTED_KEYS:?"),
+            "compose.yaml: TRUSTED_KEYS must be required, not {keys:?}"
+        );
+    }
+    let sign_key = publisher_env["CRAWLFLEET_SIGN_KEY"]
+        .as_str()
+        .expect("the compose publisher signs (CRAWLFLEET_SIGN_KEY)");
+    let secret_name = sign_key
+        .strip_prefix("/run/secrets/")
+        .expect("the signing key is a compose secret");
+    assert!(
+        !compose["secrets"][secret_name]["file"].is_badvalue(),
+        "compose.yaml lacks the secret {secret_name}"
+    );
     for service in ["rabbitmq", "redis", "worker", "publisher"] {
         assert!(
             !compose["services"][service].is_badvalue(),
@@ -198,6 +224,17 @@ fn every_deploy_file_parses_and_agrees_with_the_binaries() {
         }
     }
     let k8s_grace = k8s_grace.expect("SHUTDOWN_GRACE_S in the Deployment");
+    let k8s_keys = container["env"]
+        .as_vec()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some("TRUSTED_KEYS"))
+        .expect("TRUSTED_KEYS in the Deployment: signed pushes are required");
+    let reference = &k8s_keys["valueFrom"]["secretKeyRef"];
+    assert!(
+        !reference.is_badvalue() && reference["optional"].as_bool() != Some(true),
+        "TRUSTED_KEYS must come from the Secret, not optionally: {k8s_keys:?}"
+    );
     assert!(
         spec["terminationGracePeriodSeconds"]
             .as_i64()
@@ -258,6 +295,7 @@ fn every_deploy_file_parses_and_agrees_with_the_binaries() {
         .expect("n");
     let env_file = read("systemd/worker.env.example");
     let mut unit_grace = None;
+    let mut unit_keys = None;
     for line in env_file
         .lines()
         .filter(|l| !l.starts_with('#') && l.contains('='))
@@ -267,8 +305,54 @@ fn every_deploy_file_parses_and_agrees_with_the_binaries() {
         if name == "SHUTDOWN_GRACE_S" {
             unit_grace = value.parse::<u64>().ok();
         }
+        if name == "TRUSTED_KEYS" {
+            unit_keys = Some(value.to_owned());
+        }
     }
+    assert!(
+        unit_keys.is_some(),
+        "worker.env.example lacks TRUSTED_KEYS: signed pushes are required"
+    );
     assert!(stop > unit_grace.expect("SHUTDOWN_GRACE_S in the env file"));
+}
+
+/// The TRUSTED_KEYS value deploy/ ships before the operator fills it in: the Secret's
+/// placeholder, and worker.env.example's empty line.
+fn shipped_trusted_keys() -> Vec<(&'static str, String)> {
+    let secret = &yaml("k8s/secret.yaml")[0];
+    let k8s = secret["stringData"]["TRUSTED_KEYS"]
+        .as_str()
+        .expect("TRUSTED_KEYS in the Secret")
+        .to_owned();
+    let systemd = read("systemd/worker.env.example")
+        .lines()
+        .find_map(|l| l.strip_prefix("TRUSTED_KEYS="))
+        .expect("TRUSTED_KEYS in worker.env.example")
+        .to_owned();
+    vec![
+        ("k8s/secret.yaml", k8s),
+        ("systemd/worker.env.example", systemd),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_deployed_with_the_placeholder_keys_refuses_to_start() {
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let rules = rules.to_str().unwrap_or_default();
+    for (file, keys) in shipped_trusted_keys() {
+        let out = run_worker_until_exit(
+            &["--rules", rules, "--prefix", "t-deploy-keys"],
+            &[("TRUSTED_KEYS", keys.as_str())],
+            Duration::from_secs(20),
+        )
+        .await;
+        assert_eq!(out.code, 2, "deploy/{file}: {out:?}");
+        assert!(
+            out.stderr.contains("--trusted-keys"),
+            "deploy/{file}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +382,9 @@ async fn the_rabbitmq_definitions_declare_what_the_workers_declare() {
     // A worker declares everything again on start: any argument that differs would make the
     // broker refuse it (PRECONDITION_FAILED) and the worker never become ready.
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules");
-    let w = WorkerProc::start(&prefix, &rules, &[]).await;
+    // As deploy/ runs it: with signed pushes required.
+    let (_, public) = signature::generate().expect("keys");
+    let w = WorkerProc::start(&prefix, &rules, &["--trusted-keys", &public]).await;
     w.ready().await;
     assert!(
         w.events("broker session lost; reconnecting").is_empty(),

@@ -268,11 +268,11 @@ async fn with_keys_only_correctly_signed_newer_pushes_apply() {
     let applied_v = 1;
 
     let mut old_signed = update(&rule("old"), applied_v, "p-old");
-    signature::sign(&mut old_signed, &key).expect("sign");
+    signature::sign(&mut old_signed, &key, &broker.prefix).expect("sign");
     let mut wrong = update(&rule("evil"), 10, "p-wrong");
-    signature::sign(&mut wrong, &stranger).expect("sign");
+    signature::sign(&mut wrong, &stranger, &broker.prefix).expect("sign");
     let mut tampered = update(&rule("fine"), 11, "p-tamper");
-    signature::sign(&mut tampered, &key).expect("sign");
+    signature::sign(&mut tampered, &key, &broker.prefix).expect("sign");
     let evil = rule("evil");
     tampered.sha256 = Some(sha256(&evil));
     tampered.source = Some(evil);

@@ -10,3 +10,4 @@ mod fleet_ops;
 mod hostile;
 mod reload;
 mod replies;
+mod trust;

@@ -78,3 +78,41 @@ pub async fn run_publisher(prefix: &str, args: &[&str]) -> CliOutput {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Runs `worker` with `args` and extra environment `env`, and returns how it exited; kills it
+/// if it is still running after `timeout` (exit code -1), so a worker that should have
+/// refused to start cannot hang the test.
+pub async fn run_worker_until_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: std::time::Duration,
+) -> CliOutput {
+    let mut cmd = Command::new(worker());
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .env("AMQP_URL", crate::AMQP_URL)
+        .env("ADMIN_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("cannot start worker");
+        let deadline = std::time::Instant::now() + timeout;
+        let mut code = -1;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                code = status.code().unwrap_or(-1);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("worker output");
+        CliOutput {
+            code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("join")
+}

@@ -8,7 +8,7 @@ mod rules_dir;
 mod site;
 mod worker;
 
-pub use bins::{CliOutput, publisher, run_publisher, worker};
+pub use bins::{CliOutput, publisher, run_publisher, run_worker_until_exit, worker};
 pub use broker::{AMQP_URL, TestBroker};
 pub use job::{one_job, page_job, tag_and_version};
 pub use rules_dir::RulesDir;

@@ -4,9 +4,11 @@
 //!
 //! Its control queue is bound first (updates from then on wait there); then it appends a
 //! fresh sync marker to the stream and reads the stream from its first entry up to that
-//! marker, so it has seen every update published before it bound. Per module it applies the
-//! newest entry that is newer than the live version and valid (sha256 and all the checks of
-//! a push), falling back to older entries that are still newer.
+//! marker, so it has seen every update published before it bound. With trusted keys, entries
+//! that do not verify (unsigned, signed by a stranger, for another fleet, re-aimed) are
+//! dropped first. Per module it applies the newest remaining entry that is newer than the
+//! live version and valid (sha256 and all the checks of a push), falling back to older
+//! entries that are still newer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,6 +23,10 @@ use crate::control::update::{self, Via};
 /// How long the replay may take before the session is abandoned (and retried).
 const REPLAY_DEADLINE: Duration = Duration::from_secs(60);
 
+/// Entries that do not verify are logged one by one up to this many, then counted: a
+/// flooded history cannot flood the log.
+const NAMED_UNVERIFIED: usize = 20;
+
 /// Replays the history; returns how many module versions were applied.
 pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize> {
     let outbox = bus.outbox().await?;
@@ -32,8 +38,27 @@ pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize
     }
     let read = history.read;
     let mut entries: BTreeMap<String, Vec<RuleUpdate>> = BTreeMap::new();
+    let mut unverified = 0usize;
     for u in history.updates {
+        // An entry that does not verify is not a candidate at all: it neither runs nor
+        // decides the order the others land in.
+        if let Err(e) = update::verified(worker, &u) {
+            unverified += 1;
+            if unverified <= NAMED_UNVERIFIED {
+                warn!(
+                    worker = %worker.identity.id, module = %u.module, version = u.version,
+                    push_id = %u.push_id, cause = %e, "history entry skipped: does not verify"
+                );
+            }
+            continue;
+        }
         entries.entry(u.module.clone()).or_default().push(u);
+    }
+    if unverified > NAMED_UNVERIFIED {
+        warn!(
+            worker = %worker.identity.id, skipped = unverified - NAMED_UNVERIFIED,
+            "more history entries skipped: do not verify"
+        );
     }
 
     // Oldest push first, so the versions land in the order they were pushed.

@@ -131,7 +131,9 @@ pub struct RunArgs {
     #[arg(long, env = "JOB_DEADLINE_S", default_value = "300")]
     pub job_deadline_s: String,
     /// Public keys (hex, comma-separated) whose signatures are trusted. When set, unsigned
-    /// or wrongly signed updates, and versions not newer than the live one, are rejected.
+    /// or wrongly signed updates (or signed for another --prefix, or with their targets
+    /// edited), and versions not newer than the live one, are rejected. Set but naming no
+    /// key (`TRUSTED_KEYS=""`) is a configuration error; unset accepts unsigned updates.
     #[arg(long, env = "TRUSTED_KEYS")]
     pub trusted_keys: Option<String>,
     /// Redis URL of the express lane: rule updates published there as well reach this worker

@@ -225,19 +225,7 @@ impl Config {
             1,
             3_600_000,
         );
-        let mut trusted_keys = Vec::new();
-        for hex in args
-            .trusted_keys
-            .iter()
-            .flat_map(|k| k.split(','))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            match crawlfleet_bus::signature::public_key(hex) {
-                Ok(key) => trusted_keys.push(key),
-                Err(e) => errors.push(format!("--trusted-keys: `{hex}`: {e}")),
-            }
-        }
+        let trusted_keys = trusted_keys(args.trusted_keys.as_deref(), &mut errors);
         let admin_addr = match args.admin_addr.trim() {
             "off" | "" => None,
             text => match text.parse() {
@@ -309,6 +297,22 @@ pub(crate) fn limits(args: &LimitArgs, errors: &mut Vec<String>) -> Limits {
 }
 
 /// Adds `r`'s error, if any, to `errors`.
+/// `--trusted-keys`: unset accepts unsigned pushes; set, it must name at least one good key
+/// (`TRUSTED_KEYS=""` is a configuration error, not verification turned off).
+fn trusted_keys(
+    list: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Vec<crawlfleet_bus::signature::PublicKey> {
+    match list.map(crawlfleet_bus::signature::public_keys) {
+        None => Vec::new(),
+        Some(Ok(keys)) => keys,
+        Some(Err(bad)) => {
+            errors.extend(bad.into_iter().map(|e| format!("--trusted-keys: {e}")));
+            Vec::new()
+        }
+    }
+}
+
 fn report(errors: &mut Vec<String>, r: Result<(), String>) {
     if let Err(e) = r {
         errors.push(e);

@@ -73,21 +73,39 @@ impl Targets {
 }
 
 impl RuleUpdate {
-    /// Exactly what a signature covers: module, path, source sha256, version and push id.
-    /// `None` without a sha256 (an unsigned-able update).
-    pub fn signing_payload(&self) -> Option<Vec<u8>> {
+    /// The highest version an update may carry: 2^53, the largest integer every JSON reader
+    /// holds exactly. An entry above it is refused when decoded, so one stray entry (say
+    /// `u64::MAX`) cannot end the fleet's version arithmetic.
+    pub const MAX_VERSION: u64 = 1 << 53;
+
+    /// Exactly what a signature covers: everything that decides what runs where — the fleet
+    /// it is meant for (`fleet`, the topology prefix), module, path, source sha256, version,
+    /// push id and targets — in one canonical encoding: every string length-prefixed, so no
+    /// two different updates encode alike. `None` without a sha256 (an unsigned-able update).
+    pub fn signing_payload(&self, fleet: &str) -> Option<Vec<u8>> {
         let sha = self.sha256.as_deref()?;
-        Some(
-            format!(
-                "crawlfleet-update-v1\n{}\n{}\n{}\n{}\n{}",
-                self.module,
-                self.path,
-                sha.to_ascii_lowercase(),
-                self.version,
-                self.push_id
-            )
-            .into_bytes(),
-        )
+        let mut out = String::from("crawlfleet-update-v2\n");
+        field(&mut out, "fleet", fleet);
+        field(&mut out, "module", &self.module);
+        field(&mut out, "path", &self.path);
+        field(&mut out, "sha256", &sha.to_ascii_lowercase());
+        field(&mut out, "version", &self.version.to_string());
+        field(&mut out, "push_id", &self.push_id);
+        match &self.targets {
+            None => out.push_str("targets all\n"),
+            Some(t) => {
+                out.push_str(&format!("targets workers {}\n", t.workers.len()));
+                for w in &t.workers {
+                    field(&mut out, "worker", w);
+                }
+                match t.canary_percent {
+                    None => out.push_str("canary none\n"),
+                    // The exact bits: every JSON spelling of the same number signs alike.
+                    Some(p) => out.push_str(&format!("canary {:016x}\n", p.to_bits())),
+                }
+            }
+        }
+        Some(out.into_bytes())
     }
 
     /// Whether `worker` takes this update (targeted and canary pushes).
@@ -113,6 +131,9 @@ impl RuleUpdate {
         if self.push_id.is_empty() {
             return Err(invalid("`push_id` is empty"));
         }
+        if self.version > Self::MAX_VERSION {
+            return Err(invalid("`version` is above 2^53"));
+        }
         if let Some(t) = &self.targets
             && t.canary_percent
                 .is_some_and(|p| !(0.0..=100.0).contains(&p))
@@ -124,6 +145,11 @@ impl RuleUpdate {
         }
         Ok(self)
     }
+}
+
+/// `name <byte length>:value` and a newline: unambiguous whatever `value` holds.
+fn field(out: &mut String, name: &str, value: &str) {
+    out.push_str(&format!("{name} {}:{value}\n", value.len()));
 }
 
 #[cfg(test)]
@@ -151,5 +177,25 @@ mod tests {
             canary_percent: Some(0.0),
         };
         assert!(!none.selects("w-1", "p"));
+    }
+
+    #[test]
+    fn versions_above_2_pow_53_are_refused_when_decoded() {
+        use crate::message::{ControlMessage, Decode};
+        let body = |version: &str| {
+            format!(
+                r#"{{"type":"update","module":"a","path":"a.lua","version":{version},"push_id":"p"}}"#
+            )
+        };
+        for bad in ["18446744073709551615", "9007199254740993"] {
+            let err = ControlMessage::decode(body(bad).as_bytes()).expect_err(bad);
+            assert!(err.to_string().contains("2^53"), "{bad}: {err}");
+        }
+        for good in ["0", "9007199254740992"] {
+            assert!(
+                ControlMessage::decode(body(good).as_bytes()).is_ok(),
+                "{good}"
+            );
+        }
     }
 }

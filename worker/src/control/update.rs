@@ -156,9 +156,7 @@ async fn load(
     u: RuleUpdate,
     via: Via,
 ) -> (Option<String>, Result<Change, LoadError>) {
-    if !worker.trusted_keys.is_empty()
-        && let Err(e) = crawlfleet_bus::signature::verify(&u, &worker.trusted_keys)
-    {
+    if let Err(e) = verified(worker, &u) {
         return (None, Err(LoadError::new(Stage::Signature, e.to_string())));
     }
     let name = match ModuleName::new(&u.module) {
@@ -199,6 +197,19 @@ async fn load(
         Via::Push | Via::Express => run(),
     };
     (Some(actual), result.map(|a| a.change))
+}
+
+/// With trusted keys, whether `u` is signed by one of them for this worker's fleet (its
+/// prefix): a push signed for another fleet, or re-aimed by editing its targets, fails.
+/// Without keys, every update passes.
+pub(crate) fn verified(
+    worker: &Worker,
+    u: &RuleUpdate,
+) -> Result<(), crawlfleet_bus::signature::SignatureError> {
+    if worker.trusted_keys.is_empty() {
+        return Ok(());
+    }
+    crawlfleet_bus::signature::verify(u, &worker.trusted_keys, worker.topology.prefix())
 }
 
 /// The reply to an update that targets other workers.
