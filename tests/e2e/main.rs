@@ -2,6 +2,7 @@
 //! Each test has its own prefix (exchanges and queues) and rules root.
 
 mod cli;
+mod admin;
 mod crawl;
 mod deploy;
 mod express;

@@ -135,7 +135,8 @@ pub struct RunArgs {
     #[arg(long, env = "EXPRESS_URL")]
     pub express_url: Option<String>,
     /// Address of the admin endpoint (/metrics, /healthz, /readyz); `off` disables it.
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9464")]
+    /// Loopback by default: bind 0.0.0.0:9464 where a scraper or probe must reach it.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9464")]
     pub admin_addr: String,
     /// First wait before reconnecting to a lost broker, in ms (doubles up to the max).
     #[arg(long, env = "RECONNECT_MIN_MS", default_value = "200")]

@@ -402,5 +402,10 @@ mod tests {
         assert_eq!(config.prefetch, 16);
         assert_eq!(config.job_nice, 10);
         assert_eq!(config.control_rt_priority, 0);
+        assert_eq!(
+            config.admin_addr,
+            Some("127.0.0.1:9464".parse().expect("addr")),
+            "the admin endpoint is loopback-only unless told otherwise"
+        );
     }
 }
