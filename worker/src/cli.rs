@@ -189,6 +189,11 @@ pub struct CrawlArgs {
     /// Minimum gap between two requests to one host, in ms (robots.txt Crawl-delay may raise it).
     #[arg(long, env = "PER_HOST_DELAY_MS", default_value = "0")]
     pub per_host_delay_ms: String,
+    /// Also fetch from loopback, private (RFC 1918, CGNAT, ULA), link-local and other
+    /// non-public addresses. Off by default: pages and redirects that lead there, or names
+    /// that resolve there, are refused (`destination_refused`).
+    #[arg(long, env = "ALLOW_PRIVATE_HOSTS")]
+    pub allow_private_hosts: bool,
     /// Obey robots.txt: `true` or `false`.
     #[arg(long, env = "OBEY_ROBOTS", default_value = "true")]
     pub obey_robots: String,
