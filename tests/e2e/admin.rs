@@ -1,5 +1,6 @@
 //! The admin endpoint under a flood: connections past its cap are closed at once, idle ones
-//! are dropped, and `/metrics` keeps answering.
+//! are dropped, and `/metrics` keeps answering; out of file descriptors, its accept loop
+//! pauses instead of spinning.
 
 use std::time::Duration;
 
@@ -98,5 +99,80 @@ async fn a_flood_of_idle_connections_past_the_cap_does_not_stop_metrics() {
         Some(200),
         "/metrics did not answer during the flood"
     );
+    broker.cleanup().await;
+}
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which ends with the last `)`): utime and stime are the
+    // 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    fields.iter().sum()
+}
+
+/// Sets the soft limit on open files of `pid` (`prlimit`, util-linux).
+fn limit_open_files(pid: u32, soft: &str) {
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loop_backs_off_instead_of_spinning() {
+    let broker = TestBroker::new("adminemfile").await;
+    let rules = RulesDir::new(&broker.prefix);
+    rules.write("shop.a", "return { parse = function() end }");
+    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
+    w.ready().await;
+    let url = w.admin_url().await;
+    let authority = url.trim_start_matches("http://").to_owned();
+    let pid = w.pid();
+    let soft = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .expect("limits")
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .expect("the soft limit");
+
+    // No descriptor left: a connection waiting in the backlog cannot be accepted (EMFILE).
+    limit_open_files(pid, "3");
+    let _waiting = TcpStream::connect(&authority).await.expect("connect");
+    tokio::time::sleep(SECOND).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(3 * SECOND).await;
+    let used = cpu_ticks(pid) - before;
+    limit_open_files(pid, &soft);
+    assert!(
+        used < 60,
+        "the worker used {used} ticks of CPU in 3 s (300 = one core) while out of descriptors"
+    );
+    let failed = w.events("admin accept failed");
+    let longest = failed
+        .iter()
+        .filter_map(|e| e["retry_in_ms"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        !failed.is_empty() && failed.len() < 100 && longest >= 250,
+        "{} failed accepts, longest pause {longest} ms",
+        failed.len()
+    );
+
+    // Descriptors back: the next attempt (within the 1 s cap) serves again.
+    let mut answered = None;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < 10 * SECOND && answered.is_none() {
+        answered = try_get(&authority, "/metrics").await;
+    }
+    assert_eq!(answered, Some(200), "/metrics after the limit was restored");
     broker.cleanup().await;
 }
