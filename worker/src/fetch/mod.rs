@@ -178,7 +178,7 @@ impl Fetcher {
             if obey_robots && !self.robots.allowed(self, &url).await {
                 return Err(FetchError::permanent(
                     FetchReason::RobotsDisallowed,
-                    format!("robots.txt disallows {url} (redirect hop {hop})"),
+                    format!("robots.txt disallows {url} (after {hop} redirects)"),
                 ));
             }
             let answer = {
@@ -188,7 +188,11 @@ impl Fetcher {
             };
             match answer {
                 Answer::Response(fetched) => return Ok(fetched),
-                Answer::Redirect(location) => url = next_hop(&url, &location)?,
+                Answer::Redirect(location) => {
+                    let next = next_hop(&url, &location)?;
+                    tracing::debug!(from = %url, to = %next, hop = hop + 1, "following a redirect");
+                    url = next;
+                }
             }
         }
         Err(FetchError::permanent(
