@@ -51,6 +51,8 @@ pub async fn local(bin_dir: &Path, shop: Shop, concurrency: usize) -> anyhow::Re
             &site.url("/"),
             "--log-format",
             "json",
+            // The generated shop listens on 127.0.0.1.
+            "--allow-private-hosts",
         ])
         .args([
             "--jobs",

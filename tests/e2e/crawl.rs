@@ -242,6 +242,7 @@ async fn worker_crawl_runs_the_same_pipeline_without_a_broker() {
         .arg("--rules")
         .arg(repo_rules())
         .args(["--rule", "shop.index", "--start", &site.url("/")])
+        .arg("--allow-private-hosts")
         .arg("--out")
         .arg(&items_file)
         .arg("--dead")

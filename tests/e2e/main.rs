@@ -1,11 +1,13 @@
 //! End-to-end tests: real `worker` and `publisher` processes against the real broker.
 //! Each test has its own prefix (exchanges and queues) and rules root.
 
+mod admin;
 mod cli;
 mod crawl;
 mod deploy;
 mod express;
 mod faults;
+mod fetch_policy;
 mod fleet_ops;
 mod hostile;
 mod reload;

@@ -12,5 +12,5 @@ pub use bins::{CliOutput, publisher, run_publisher, run_worker_until_exit, worke
 pub use broker::{AMQP_URL, TestBroker};
 pub use job::{one_job, page_job, tag_and_version};
 pub use rules_dir::RulesDir;
-pub use site::{Route, TestSite, http_get};
+pub use site::{Reserved, Route, TestSite, http_get};
 pub use worker::WorkerProc;

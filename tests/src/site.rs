@@ -1,5 +1,6 @@
-//! A local HTTP site for crawl tests, on 127.0.0.1 and a port of its own: pages, redirects,
-//! errors, flaky and slow pages, and a record of every request it served.
+//! A local HTTP site for crawl tests, on 127.0.0.1 (or another loopback address) and a port
+//! of its own: pages, redirects, errors, flaky and slow pages, and a record of every request
+//! it served.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,10 +45,22 @@ impl TestSite {
 
     /// Serves `routes` (path with query → route); other paths answer 404.
     pub async fn start(routes: HashMap<String, Route>) -> TestSite {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind test site");
+        TestSite::reserve("127.0.0.1").await.serve(routes)
+    }
+
+    /// A site's address on `ip` (any of 127/8 on Linux: a second host for tests that cross
+    /// hosts), bound before its routes are known, for sites whose pages link to each other.
+    pub async fn reserve(ip: &str) -> Reserved {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind test site");
         let addr = listener.local_addr().expect("local addr");
+        Reserved { listener, addr }
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        addr: SocketAddr,
+        routes: HashMap<String, Route>,
+    ) -> TestSite {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new((routes, Mutex::new(HashMap::<String, usize>::new())));
         let log = Arc::clone(&hits);
@@ -163,6 +176,24 @@ impl TestSite {
     /// Every path requested so far, in order.
     pub fn hits(&self) -> Vec<String> {
         self.hits.lock().expect("hits").clone()
+    }
+}
+
+/// A bound site address that does not answer yet (see `TestSite::reserve`).
+pub struct Reserved {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Reserved {
+    /// The absolute URL `path` will have.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Starts serving `routes`.
+    pub fn serve(self, routes: HashMap<String, Route>) -> TestSite {
+        TestSite::serve_on(self.listener, self.addr, routes)
     }
 }
 

@@ -87,6 +87,8 @@ impl WorkerProc {
             .env("CALL_BUDGET_MS", "5000")
             .env("LUA_MEMORY_MB", "32")
             .env("ADMIN_ADDR", "127.0.0.1:0")
+            // Test sites listen on 127.0.0.1; a test of the default passes `false` in `env`.
+            .env("ALLOW_PRIVATE_HOSTS", "true")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())

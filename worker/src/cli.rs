@@ -142,7 +142,8 @@ pub struct RunArgs {
     #[arg(long, env = "EXPRESS_URL")]
     pub express_url: Option<String>,
     /// Address of the admin endpoint (/metrics, /healthz, /readyz); `off` disables it.
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9464")]
+    /// Loopback by default: bind 0.0.0.0:9464 where a scraper or probe must reach it.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9464")]
     pub admin_addr: String,
     /// First wait before reconnecting to a lost broker, in ms (doubles up to the max).
     #[arg(long, env = "RECONNECT_MIN_MS", default_value = "200")]
@@ -195,6 +196,11 @@ pub struct CrawlArgs {
     /// Minimum gap between two requests to one host, in ms (robots.txt Crawl-delay may raise it).
     #[arg(long, env = "PER_HOST_DELAY_MS", default_value = "0")]
     pub per_host_delay_ms: String,
+    /// Also fetch from loopback, private (RFC 1918, CGNAT, ULA), link-local and other
+    /// non-public addresses. Off by default: pages and redirects that lead there, or names
+    /// that resolve there, are refused (`destination_refused`).
+    #[arg(long, env = "ALLOW_PRIVATE_HOSTS")]
+    pub allow_private_hosts: bool,
     /// Obey robots.txt: `true` or `false`.
     #[arg(long, env = "OBEY_ROBOTS", default_value = "true")]
     pub obey_robots: String,

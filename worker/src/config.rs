@@ -131,6 +131,7 @@ impl CrawlConfig {
                 per_host_concurrency: usize::try_from(per_host).unwrap_or(4),
                 per_host_delay: Duration::from_millis(delay),
                 obey_robots,
+                allow_private_hosts: args.allow_private_hosts,
             },
             crawl: CrawlSettings {
                 default_max_depth: u32::try_from(depth).unwrap_or(3),
@@ -406,5 +407,22 @@ mod tests {
         assert_eq!(config.prefetch, 16);
         assert_eq!(config.job_nice, 10);
         assert_eq!(config.control_rt_priority, 0);
+        assert_eq!(
+            config.admin_addr,
+            Some("127.0.0.1:9464".parse().expect("addr")),
+            "the admin endpoint is loopback-only unless told otherwise"
+        );
+        assert!(
+            !config.crawl.fetch.allow_private_hosts,
+            "private hosts are refused unless allowed"
+        );
+        let allowed = Cli::parse_from([
+            "worker",
+            "--rules",
+            dir.to_str().unwrap_or("/tmp"),
+            "--allow-private-hosts",
+        ]);
+        let config = Config::from_args(&allowed.run).expect("valid");
+        assert!(config.crawl.fetch.allow_private_hosts);
     }
 }

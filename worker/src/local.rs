@@ -20,7 +20,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::cli::LocalCrawlArgs;
 use crate::config::CrawlConfig;
 use crate::crawl::{Dedup, Outcome, Pipeline};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Policy};
 use crate::telemetry;
 
 /// How often the rules root is checked for changed files.
@@ -40,9 +40,17 @@ pub fn main(args: LocalCrawlArgs) -> ExitCode {
     if args.start.is_empty() {
         errors.push("--start: give at least one start URL".to_owned());
     }
+    let policy = Policy {
+        allow_private: args.crawl.allow_private_hosts,
+    };
     for url in &args.start {
-        if url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-            errors.push(format!("--start: `{url}` is not an http(s) URL"));
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                if let Err(refused) = policy.check_url(&u) {
+                    errors.push(format!("--start: {refused}"));
+                }
+            }
+            _ => errors.push(format!("--start: `{url}` is not an http(s) URL")),
         }
     }
     let format = crate::config::log_format(&args.log_format, &mut errors);

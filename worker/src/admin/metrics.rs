@@ -28,7 +28,27 @@ const MAX_FIRST_LABELS: usize = 256;
 /// so it never collides with one.
 const OTHER: &str = "(other)";
 
-/// A counter with `N` labels; the first is bounded by [`MAX_FIRST_LABELS`].
+/// Longest label value kept, in bytes; a longer one is cut (at a character boundary) and
+/// ends with [`TRUNCATED`], so a huge name from a message cannot bloat the exposition.
+const MAX_LABEL_BYTES: usize = 128;
+
+/// The marker ending a truncated label value.
+const TRUNCATED: &str = "…(truncated)";
+
+/// `value`, cut to [`MAX_LABEL_BYTES`] with the [`TRUNCATED`] marker if it is longer.
+fn bounded(value: &str) -> String {
+    if value.len() <= MAX_LABEL_BYTES {
+        return value.to_owned();
+    }
+    let mut end = MAX_LABEL_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATED}", &value[..end])
+}
+
+/// A counter with `N` labels; the first is bounded by [`MAX_FIRST_LABELS`], every value by
+/// [`MAX_LABEL_BYTES`].
 struct Counter<const N: usize> {
     name: &'static str,
     help: &'static str,
@@ -56,7 +76,7 @@ impl<const N: usize> Counter<N> {
 
     fn add(&self, labels: [&str; N], n: u64) {
         let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut key = labels.map(str::to_owned);
+        let mut key = labels.map(bounded);
         if !values.firsts.contains(&key[0]) {
             if values.firsts.len() < MAX_FIRST_LABELS {
                 values.firsts.insert(key[0].clone());
@@ -262,7 +282,7 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "crawlfleet_rule_version_info{{module=\"{}\",version=\"{}\",sha256=\"{}\"}} 1",
-                    escape(m.name.as_str()),
+                    escape(&bounded(m.name.as_str())),
                     m.version,
                     m.sha256
                 );
@@ -355,5 +375,30 @@ mod tests {
                 .contains("crawlfleet_jobs_total{rule=\"junk.r1\",outcome=\"done\"} 1")
         );
         assert_eq!(m.jobs_with("dead"), MAX_FIRST_LABELS as u64 + 51);
+    }
+
+    #[test]
+    fn long_label_values_are_truncated_with_a_marker() {
+        let m = Metrics::default();
+        let long = format!("é{}", "r".repeat(100_000));
+        m.job(&long, "done");
+        m.job(&format!("{long}-other"), "done");
+        m.job("short", "done");
+        let text = m.render(None);
+        let line = text
+            .lines()
+            .find(|l| l.contains(TRUNCATED))
+            .expect("a truncated series");
+        let value = bounded(&long);
+        assert!(value.len() <= MAX_LABEL_BYTES + TRUNCATED.len(), "{value}");
+        assert!(value.starts_with("ér") && value.ends_with(TRUNCATED));
+        assert_eq!(
+            line,
+            format!("crawlfleet_jobs_total{{rule=\"{value}\",outcome=\"done\"}} 2")
+        );
+        assert_eq!(bounded("short"), "short");
+        // Cut inside a multi-byte character: the cut moves back to its start.
+        let wide = "é".repeat(MAX_LABEL_BYTES);
+        assert!(bounded(&wide).starts_with(&"é".repeat(MAX_LABEL_BYTES / 2)));
     }
 }

@@ -1,16 +1,31 @@
 //! A minimal HTTP/1.1 server for three GET paths. One request per connection; anything else
 //! is 404 or 405. Enough for Prometheus scrapes and Kubernetes probes, with no framework.
+//! Bounded: at most [`MAX_CONNECTIONS`] at once (more are closed on arrival), a request head
+//! must arrive within [`HEAD_TIMEOUT`], and accept errors (out of file descriptors) are
+//! retried after a growing pause instead of in a busy loop.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::Metrics;
 use crate::app::Worker;
+use crate::backoff::Backoff;
+
+/// Connections served at once; one more is closed as soon as it is accepted.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one connection may last in all.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// First and longest pause after a failed accept.
+const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// What the admin endpoint can see: metrics always, the worker once it is built.
 pub(crate) type Target = Arc<std::sync::OnceLock<Arc<Worker>>>;
@@ -23,37 +38,49 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
-        info!(addr = %addr, "admin endpoint listening (/metrics, /healthz, /readyz)");
+        info!(addr = %addr, max_connections = MAX_CONNECTIONS, "admin endpoint listening (/metrics, /healthz, /readyz)");
     }
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut pause = Backoff::new(ACCEPT_PAUSE_MIN, ACCEPT_PAUSE_MAX);
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    pause.reset();
+                    accepted
+                }
                 Err(e) => {
-                    debug!(cause = %e, "admin accept failed");
-                    continue;
+                    // EMFILE and friends: the listener stays readable, so retrying at once
+                    // would spin. Wait, longer each time, for descriptors to be freed.
+                    let wait = pause.next_delay();
+                    warn!(cause = %e, retry_in_ms = wait.as_millis() as u64, "admin accept failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
                 }
             },
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!("admin endpoint busy; connection closed");
+            drop(stream);
+            continue;
+        };
         let (metrics, worker) = (Arc::clone(&metrics), Arc::clone(&worker));
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics, &worker))
-                .await;
+            let _ =
+                tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &metrics, &worker)).await;
+            drop(slot);
         });
     }
 }
 
 async fn answer(mut stream: TcpStream, metrics: &Metrics, worker: &Target) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 512];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let Ok(buf) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
+        return Ok(());
+    };
+    let buf = buf?;
     let head = String::from_utf8_lossy(&buf);
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -96,4 +123,18 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, worker: &Target) -> st
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The request head, up to 8 KiB.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(buf)
 }

@@ -1,7 +1,8 @@
 //! From the links a rule returned to follow-up jobs: resolve and normalise, respect the depth
-//! limit, the rule's `follow` hook (or stay on the page's host), cached robots.txt, and
-//! fleet-wide dedup.
+//! limit, the rule's `follow` hook (or stay on the crawl's host: the job's own, whatever a
+//! redirect led to), cached robots.txt, and fleet-wide dedup.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crawlfleet_bus::message::Job;
@@ -51,11 +52,12 @@ pub(crate) fn resolve(
 }
 
 /// Which candidates to follow: the rule's `follow(url, ctx)` hook decides when it has one,
-/// otherwise links stay on the page's host. Blocking when there is a hook (it runs Lua).
+/// otherwise links stay on the host of `crawl_url` (the job's URL, not where a redirect
+/// led). Blocking when there is a hook (it runs Lua).
 pub(crate) fn verdicts(
     rule: &Rule,
     candidates: &[Candidate],
-    page_url: &Url,
+    crawl_url: &Url,
     ctx: &serde_json::Value,
 ) -> Result<Vec<bool>, crawlfleet_engine::CallError> {
     if rule.settings().has_follow {
@@ -64,12 +66,12 @@ pub(crate) fn verdicts(
     } else {
         Ok(candidates
             .iter()
-            .map(|c| c.url.host_str() == page_url.host_str())
+            .map(|c| c.url.host_str() == crawl_url.host_str())
             .collect())
     }
 }
 
-/// The follow-up jobs for `links` found on `page_url` by `job`.
+/// The follow-up jobs for `links` found on `page_url` (where `job`'s URL led) by `job`.
 pub(super) async fn follow_ups(
     pipeline: &Pipeline,
     store: &RuleStore,
@@ -86,11 +88,13 @@ pub(super) async fn follow_ups(
     if links.is_empty() || job.depth >= max_depth {
         return Ok(Vec::new());
     }
+    // Links resolve against the page; the crawl stays on the job's host.
     let candidates = resolve(links, page_url, rule, |name| store.rule(name));
-    let (pinned, page) = (Arc::clone(rule), page_url.clone());
+    let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| page_url.clone());
+    let pinned = Arc::clone(rule);
     let span = tracing::Span::current();
     let (candidates, asked) = tokio::task::spawn_blocking(move || {
-        let asked = span.in_scope(|| verdicts(&pinned, &candidates, &page, &ctx));
+        let asked = span.in_scope(|| verdicts(&pinned, &candidates, &crawl_url, &ctx));
         (candidates, asked)
     })
     .await?;
@@ -102,33 +106,22 @@ pub(super) async fn follow_ups(
         }
     };
 
+    let robots = |url: &Url| pipeline.fetcher.allowed_cached(url);
     let mut jobs = Vec::new();
-    for (candidate, follow) in candidates.into_iter().zip(verdicts) {
-        let Candidate {
-            url,
-            rule: target,
-            meta,
-        } = candidate;
-        if !follow {
-            continue;
-        }
-        if pipeline.fetcher.allowed_cached(&url) == Some(false) {
-            debug!(url = %url, "link skipped: disallowed by robots.txt");
-            continue;
-        }
-        let id = follow_up_id(&job.id, url.as_str());
-        if jobs.iter().any(|j: &Job| j.id == id) {
-            continue;
-        }
-        if !pipeline.dedup.claim(&job.crawl, url.as_str(), &id).await? {
+    for (id, candidate) in to_follow(candidates, verdicts, &job.id, robots) {
+        if !pipeline
+            .dedup
+            .claim(&job.crawl, candidate.url.as_str(), &id)
+            .await?
+        {
             continue;
         }
         jobs.push(Job {
             id,
-            url: url.to_string(),
-            rule: target,
+            url: candidate.url.to_string(),
+            rule: candidate.rule,
             depth: job.depth + 1,
-            meta,
+            meta: candidate.meta,
             attempt: 0,
             crawl: job.crawl.clone(),
             max_depth: job.max_depth,
@@ -137,9 +130,71 @@ pub(super) async fn follow_ups(
     Ok(jobs)
 }
 
+/// The candidates the verdicts follow and a cached robots.txt does not disallow, each with
+/// its follow-up id, once per id (the first one wins): linear in the number of links.
+fn to_follow(
+    candidates: Vec<Candidate>,
+    verdicts: Vec<bool>,
+    parent: &str,
+    robots: impl Fn(&Url) -> Option<bool>,
+) -> Vec<(String, Candidate)> {
+    let mut ids = HashSet::new();
+    let mut out = Vec::new();
+    for (candidate, follow) in candidates.into_iter().zip(verdicts) {
+        if !follow {
+            continue;
+        }
+        if robots(&candidate.url) == Some(false) {
+            debug!(url = %candidate.url, "link skipped: disallowed by robots.txt");
+            continue;
+        }
+        let id = follow_up_id(parent, candidate.url.as_str());
+        if ids.insert(id.clone()) {
+            out.push((id, candidate));
+        }
+    }
+    out
+}
+
 /// Deterministic: a redelivered parent creates the same follow-ups, with the same ids.
 fn follow_up_id(parent: &str, url: &str) -> String {
     let mut id = sha256_hex(format!("{parent}\n{url}").as_bytes());
     id.truncate(24);
     format!("j-{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(url: &str) -> Candidate {
+        Candidate {
+            url: Url::parse(url).expect("url"),
+            rule: "r".to_owned(),
+            meta: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn each_link_is_followed_once_unless_refused() {
+        let urls = [
+            "http://a/1",
+            "http://a/2",
+            "http://a/1",
+            "http://a/no",
+            "http://a/3",
+            "http://a/2",
+        ];
+        let candidates = urls.iter().map(|u| candidate(u)).collect();
+        let verdicts = vec![true, true, true, true, false, true];
+        let robots = |u: &Url| Some(u.path() != "/no");
+        let kept: Vec<String> = to_follow(candidates, verdicts, "p", robots)
+            .into_iter()
+            .map(|(id, c)| {
+                assert_eq!(id, follow_up_id("p", c.url.as_str()));
+                c.url.to_string()
+            })
+            .collect();
+        assert_eq!(kept, ["http://a/1", "http://a/2"]);
+    }
 }

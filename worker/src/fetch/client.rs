@@ -1,11 +1,15 @@
-//! The HTTP client (reqwest on rustls) and reading a body under a size cap.
+//! The HTTP client (reqwest on rustls, resolving through the destination policy, following
+//! no redirect itself) and one request: a response read under a size cap, or a redirect.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-use super::{FetchError, Fetched};
+use super::policy::{Policy, Refused};
+use super::resolver::PolicyResolver;
+use super::{FetchError, FetchReason, Fetched};
 
 /// Fetch settings, from the worker's config.
 #[derive(Debug, Clone)]
@@ -19,6 +23,16 @@ pub(crate) struct FetchSettings {
     pub(crate) per_host_concurrency: usize,
     pub(crate) per_host_delay: Duration,
     pub(crate) obey_robots: bool,
+    /// Connect to loopback, private, link-local and other non-public addresses too.
+    pub(crate) allow_private_hosts: bool,
+}
+
+/// What one request produced.
+pub(super) enum Answer {
+    /// A response to keep, whatever its status.
+    Response(Fetched),
+    /// A redirect, to this `Location` (not yet resolved against the request's URL).
+    Redirect(String),
 }
 
 pub(super) fn build(s: &FetchSettings) -> anyhow::Result<reqwest::Client> {
@@ -29,18 +43,41 @@ pub(super) fn build(s: &FetchSettings) -> anyhow::Result<reqwest::Client> {
         .connect_timeout(s.connect_timeout)
         .read_timeout(s.read_timeout)
         .timeout(s.read_timeout * 4)
-        .redirect(reqwest::redirect::Policy::limited(s.max_redirects))
+        // Redirects are followed by `Fetcher::get`, which checks every hop first.
+        .redirect(reqwest::redirect::Policy::none())
+        // Every name is resolved here, through the policy; a proxy would resolve it where
+        // the policy cannot see.
+        .dns_resolver(Arc::new(PolicyResolver {
+            policy: Policy {
+                allow_private: s.allow_private_hosts,
+            },
+        }))
+        .no_proxy()
         .pool_max_idle_per_host(s.per_host_concurrency.max(1))
         .build()?)
 }
 
+/// One GET of `url`: the response, or where it redirects to.
 pub(super) async fn get(
     client: &reqwest::Client,
     url: &Url,
     max_body: usize,
-) -> Result<Fetched, FetchError> {
+) -> Result<Answer, FetchError> {
     let mut response = client.get(url.clone()).send().await.map_err(classify)?;
     let status = response.status().as_u16();
+    if matches!(status, 301 | 302 | 303 | 307 | 308)
+        && let Some(location) = response.headers().get(reqwest::header::LOCATION)
+    {
+        return match location.to_str() {
+            Ok(location) if location.len() <= MAX_LOCATION => {
+                Ok(Answer::Redirect(location.to_owned()))
+            }
+            _ => Err(FetchError::permanent(
+                FetchReason::BadRedirect,
+                format!("{url} answered {status} with an unusable Location"),
+            )),
+        };
+    }
     let final_url = response.url().to_string();
     let headers: BTreeMap<String, String> = response
         .headers()
@@ -60,19 +97,22 @@ pub(super) async fn get(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched {
+    Ok(Answer::Response(Fetched {
         url: final_url,
         status,
         body: decode(&body, headers.get("content-type")),
         headers,
-    })
+    }))
 }
 
+/// Longest `Location` followed, in bytes (as long as a URL is kept anywhere else).
+const MAX_LOCATION: usize = 8192;
+
 fn too_large(max: usize) -> FetchError {
-    FetchError::Permanent {
-        reason: "body_too_large",
-        error: format!("the body is larger than {max} bytes"),
-    }
+    FetchError::permanent(
+        FetchReason::BodyTooLarge,
+        format!("the body is larger than {max} bytes"),
+    )
 }
 
 /// The body as text, in the charset the response declares (UTF-8 otherwise).
@@ -91,32 +131,30 @@ fn decode(body: &[u8], content_type: Option<&String>) -> String {
 
 fn classify(e: reqwest::Error) -> FetchError {
     let error = error_chain(&e);
-    if e.is_redirect() {
-        FetchError::Permanent {
-            reason: "too_many_redirects",
-            error,
-        }
+    let reason = if refused(&e) {
+        FetchReason::DestinationRefused
     } else if e.is_timeout() {
-        FetchError::Transient {
-            reason: "timeout",
-            error,
-        }
+        FetchReason::Timeout
     } else if e.is_connect() {
-        FetchError::Transient {
-            reason: "connect",
-            error,
-        }
+        FetchReason::Connect
     } else if e.is_builder() {
-        FetchError::Permanent {
-            reason: "bad_url",
-            error,
-        }
+        FetchReason::BadUrl
     } else {
-        FetchError::Transient {
-            reason: "network",
-            error,
+        FetchReason::Network
+    };
+    FetchError::new(reason, error)
+}
+
+/// Whether the policy's resolver refused the destination, somewhere in `e`'s causes.
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<Refused>() {
+            return true;
         }
+        cause = c.source();
     }
+    false
 }
 
 /// reqwest's message and its causes, on one line.
