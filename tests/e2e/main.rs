@@ -7,5 +7,6 @@ mod deploy;
 mod express;
 mod faults;
 mod fleet_ops;
+mod poison;
 mod reload;
 mod replies;

@@ -1,0 +1,244 @@
+//! Poison on the job queue: jobs whose error texts would not fit a frame, an `attempt` at the
+//! integer maximum, jobs redelivered past the delivery limit, and output that reaches no queue.
+//! None may cost a worker its session, loop for ever, or be acked into nothing.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crawlfleet_bus::bounds::MAX_HEADER_VALUE_BYTES;
+use crawlfleet_bus::message::Raw;
+use crawlfleet_bus::{Bus, DEFAULT_MAX_DELIVERIES, Inbox, JobQueueType, Topology};
+use crawlfleet_tests::{AMQP_URL, Route, TestBroker, TestSite, WorkerProc, http_get, page_job};
+
+const SECOND: Duration = Duration::from_secs(1);
+const SESSION_LOST: &str = "broker session lost; reconnecting";
+
+fn repo_rules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules")
+}
+
+fn product_page() -> String {
+    let file = repo_rules().join("shop/fixtures/travel-kettle.html");
+    std::fs::read_to_string(file).expect("fixture")
+}
+
+/// Asserts the worker kept its broker session and is alive.
+fn assert_session_kept(w: &mut WorkerProc) {
+    assert!(w.events(SESSION_LOST).is_empty(), "{}", w.dump());
+    assert!(w.alive(), "{}", w.dump());
+}
+
+/// Takes the next job of `prefix`'s job queue and requeues it, `times` times in a row, as a
+/// consumer that keeps failing on it would (a raw AMQP consumer, no worker).
+async fn bounce(prefix: &str, times: usize) {
+    let topology = Topology::new(prefix, JobQueueType::Quorum);
+    let bus = Bus::connect(AMQP_URL, &format!("test {prefix} bouncer"), topology)
+        .await
+        .expect("connect");
+    let queue = bus.topology().jobs_queue();
+    let mut inbox: Inbox<Raw> = bus.inbox(&queue, 1, "bouncer").await.expect("consume");
+    for n in 1..=times {
+        let incoming = tokio::time::timeout(10 * SECOND, inbox.next())
+            .await
+            .expect("a delivery within 10 s")
+            .expect("consumer open")
+            .expect("delivery");
+        if n == times {
+            // No further delivery to this consumer, which would be returned when it closes.
+            inbox.cancel().await.expect("cancel");
+        }
+        incoming.settle.requeue().await.expect("requeue");
+    }
+    inbox.close().await;
+    bus.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_kb_url_answering_404_is_dead_lettered_once_and_the_session_survives() {
+    let mut broker = TestBroker::new("poison404").await;
+    let site = TestSite::start([("/ok".to_owned(), Route::Html(product_page()))].into()).await;
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let long = site.url(&format!("/{}", "a".repeat(20_000)));
+    broker
+        .enqueue(&[
+            page_job("j-long", long, "shop.product"),
+            page_job("j-ok", site.url("/ok"), "shop.product"),
+        ])
+        .await;
+
+    let dead = broker.dead_letters(1, 15 * SECOND).await;
+    assert_eq!(dead.len(), 1, "{}", w.dump());
+    let (body, headers) = &dead[0];
+    assert_eq!(body["id"], "j-long");
+    assert_eq!(headers["x-crawlfleet-reason"], "http_404", "{headers:?}");
+    let error = &headers["x-crawlfleet-error"];
+    assert!(error.len() <= MAX_HEADER_VALUE_BYTES, "{}", error.len());
+    assert!(error.contains("…[truncated "), "{error}");
+    // The job beside it is done.
+    let items = broker.items(1, 10 * SECOND).await;
+    assert_eq!(items.len(), 1, "{}", w.dump());
+    assert_eq!(items[0].job, "j-ok");
+
+    // Dead-lettered once: nothing more arrives, and the session was never lost.
+    assert!(broker.dead_letters(1, 2 * SECOND).await.is_empty());
+    assert_eq!(w.events("job dead-lettered").len(), 1, "{}", w.dump());
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_huge_field_names_is_dead_lettered_as_invalid_and_the_session_survives() {
+    let mut broker = TestBroker::new("poisonnames").await;
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let body = format!(
+        r#"{{"id": "j-names", "url": "http://127.0.0.1:1/", "rule": "shop.product", "crawl": "c", "{}": 1, "{}": 2}}"#,
+        "n".repeat(100_000),
+        "é".repeat(50_000)
+    );
+    broker.enqueue_raw(body.as_bytes()).await;
+
+    let dead = broker.dead_letters(1, 15 * SECOND).await;
+    assert_eq!(dead.len(), 1, "{}", w.dump());
+    let (body, headers) = &dead[0];
+    assert_eq!(body["id"], "j-names", "the body is kept as it came");
+    assert_eq!(headers["x-crawlfleet-reason"], "invalid_job");
+    let error = &headers["x-crawlfleet-error"];
+    assert!(
+        error.starts_with("invalid `job` message: unknown field"),
+        "{error}"
+    );
+    assert!(error.len() <= MAX_HEADER_VALUE_BYTES, "{}", error.len());
+    assert!(broker.dead_letters(1, 2 * SECOND).await.is_empty());
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_at_the_largest_attempt_is_dead_lettered_without_overflow() {
+    let mut broker = TestBroker::new("poisonattempt").await;
+    let site =
+        TestSite::start([("/down".to_owned(), Route::Status(503, "down".to_owned()))].into()).await;
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let mut job = page_job("j-max", site.url("/down"), "shop.product");
+    job.attempt = u32::MAX;
+    broker.enqueue(&[job]).await;
+
+    let dead = broker.dead_letters(1, 15 * SECOND).await;
+    assert_eq!(dead.len(), 1, "{}", w.dump());
+    let (body, headers) = &dead[0];
+    assert_eq!(body["attempt"], u32::MAX);
+    assert_eq!(
+        headers["x-crawlfleet-reason"],
+        "http_503 (gave up after 4294967296 attempts)"
+    );
+    assert_eq!(headers["x-crawlfleet-attempt"], u32::MAX.to_string());
+    assert!(w.events("job will be retried").is_empty(), "{}", w.dump());
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_redelivered_past_the_limit_ends_in_the_dead_queue_unrun() {
+    let mut broker = TestBroker::new("poisonlimit").await;
+    let site = TestSite::start([("/p".to_owned(), Route::Html(product_page()))].into()).await;
+    let limit = usize::try_from(DEFAULT_MAX_DELIVERIES).expect("limit");
+
+    // Returned one time more than the limit: the broker dead-letters it itself.
+    broker
+        .enqueue(&[page_job("j-broker", site.url("/p"), "shop.product")])
+        .await;
+    bounce(&broker.prefix, limit + 1).await;
+    // Returned as often as the limit allows: the worker that gets it next dead-letters it.
+    broker
+        .enqueue(&[page_job("j-worker", site.url("/p"), "shop.product")])
+        .await;
+    bounce(&broker.prefix, limit).await;
+
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let mut dead = broker.dead_letters(2, 15 * SECOND).await;
+    assert_eq!(dead.len(), 2, "{dead:?}\n{}", w.dump());
+    dead.sort_by_key(|(body, _)| body["id"].as_str().map(str::to_owned));
+    let (by_broker, by_worker) = (&dead[0].1, &dead[1].1);
+    assert_eq!(dead[0].0["id"], "j-broker");
+    assert_eq!(
+        by_broker.get("x-first-death-reason").map(String::as_str),
+        Some("delivery_limit"),
+        "{by_broker:?}"
+    );
+    assert_eq!(dead[1].0["id"], "j-worker");
+    assert_eq!(by_worker["x-crawlfleet-reason"], "delivery_limit");
+    assert!(
+        by_worker["x-crawlfleet-error"].starts_with(&format!("delivered {limit} times")),
+        "{by_worker:?}"
+    );
+    // Neither was run again: the page was never fetched, no item was published.
+    assert!(!site.hits().contains(&"/p".to_owned()), "{:?}", site.hits());
+    assert!(broker.items(1, SECOND).await.is_empty());
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+/// `rabbitmqctl delete_queue`, as an operator's mistake would.
+async fn delete_queue(queue: String) {
+    tokio::task::spawn_blocking(move || {
+        let status = Command::new("rabbitmqctl")
+            .args(["-q", "delete_queue", &queue])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("rabbitmqctl");
+        assert!(status.success(), "delete_queue {queue} failed");
+    })
+    .await
+    .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
+    let mut broker = TestBroker::new("poisonitems").await;
+    let site = TestSite::start([("/p".to_owned(), Route::Html(product_page()))].into()).await;
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    let items_queue = broker.topology().items_queue();
+    delete_queue(items_queue).await;
+    broker
+        .enqueue(&[page_job("j-items", site.url("/p"), "shop.product")])
+        .await;
+
+    // The item reached no queue: the job is requeued, not acked, and it says where.
+    let failed = w
+        .wait_for(
+            "job requeued: what it produced reached no queue",
+            |_| true,
+            15 * SECOND,
+        )
+        .await;
+    assert_eq!(failed["exchange"], broker.topology().items_exchange());
+    assert!(w.events("job done").is_empty(), "{}", w.dump());
+    let metrics = http_get(&format!("{}/metrics", w.admin_url().await))
+        .await
+        .1;
+    assert!(
+        metrics.contains("crawlfleet_jobs_total{rule=\"shop.product\",outcome=\"requeued\"}"),
+        "{metrics}"
+    );
+
+    // The queue comes back (as any fleet member declares it): the job's item arrives.
+    let topology = Topology::new(&broker.prefix, JobQueueType::Quorum);
+    let bus = Bus::connect(AMQP_URL, "test redeclare", topology)
+        .await
+        .expect("connect");
+    bus.declare_jobs().await.expect("declare");
+    bus.close().await;
+    let items = broker.items(2, 15 * SECOND).await;
+    assert_eq!(items.len(), 1, "{items:?}\n{}", w.dump());
+    assert_eq!(items[0].job, "j-items");
+    assert!(broker.dead_letters(1, SECOND).await.is_empty());
+    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
