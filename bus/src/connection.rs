@@ -153,10 +153,11 @@ impl Bus {
                 queue = %self.topology.jobs_queue(),
                 argument = %arg,
                 cause = %e,
-                "the job queue exists with other delivery-limit arguments (an older worker or \
-                 another --max-deliveries declared it); using it as it is. Workers still \
-                 dead-letter a job delivered too often; to have the broker enforce the limit \
-                 too, recreate the queue or set a policy (see docs/RELIABILITY.md)"
+                hint = "an older worker, or one with another --max-deliveries, declared it; \
+                        workers still dead-letter a job delivered too often; to have the \
+                        broker enforce the limit too, set a policy or recreate the queue \
+                        (deploy/README.md)",
+                "job queue declared with other delivery-limit arguments; using it as it is"
             );
             ch = self.channel().await?;
             let options = lapin::options::QueueDeclareOptions {

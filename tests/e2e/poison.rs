@@ -242,3 +242,197 @@ async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
     assert_session_kept(&mut w);
     broker.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_dead_queue_deleted_a_dead_letter_waits_for_it() {
+    let mut broker = TestBroker::new("poisondead").await;
+    let site = TestSite::start(Default::default()).await;
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    delete_queue(broker.topology().dead_queue()).await;
+    broker
+        .enqueue(&[page_job("j-gone", site.url("/gone"), "shop.product")])
+        .await;
+
+    let failed = w
+        .wait_for(
+            "job requeued: what it produced reached no queue",
+            |_| true,
+            15 * SECOND,
+        )
+        .await;
+    assert_eq!(failed["routing_key"], broker.topology().dead_queue());
+    assert!(w.events("job dead-lettered").is_empty(), "{}", w.dump());
+
+    let topology = Topology::new(&broker.prefix, JobQueueType::Quorum);
+    let bus = Bus::connect(AMQP_URL, "test redeclare", topology)
+        .await
+        .expect("connect");
+    bus.declare_jobs().await.expect("declare");
+    bus.close().await;
+    let dead = broker.dead_letters(2, 15 * SECOND).await;
+    assert_eq!(dead.len(), 1, "{dead:?}\n{}", w.dump());
+    assert_eq!(dead[0].1["x-crawlfleet-reason"], "http_404");
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_kills_its_workers_is_dead_lettered_after_the_limit() {
+    let mut broker = TestBroker::new("poisonkill").await;
+    let hang = Route::Slow {
+        delay: 60 * SECOND,
+        then: Box::new(Route::Html(product_page())),
+    };
+    let site = TestSite::start([("/hang".to_owned(), hang)].into()).await;
+    broker
+        .enqueue(&[page_job("j-kill", site.url("/hang"), "shop.product")])
+        .await;
+    // The queue was declared with the default limit (as by an older worker, or one with
+    // another --max-deliveries): each worker says so, uses it, and counts deliveries itself.
+    let flags = ["--max-deliveries", "2", "--prefetch", "1"];
+    for _ in 0..2 {
+        let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &flags).await;
+        let warning = w
+            .wait_for(
+                "job queue declared with other delivery-limit arguments; using it as it is",
+                |_| true,
+                10 * SECOND,
+            )
+            .await;
+        assert_eq!(warning["argument"], "x-delivery-limit", "{warning}");
+        w.wait_for("job started", |_| true, 15 * SECOND).await;
+        w.kill9();
+    }
+    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &flags).await;
+    w.ready().await;
+    let dead = broker.dead_letters(1, 15 * SECOND).await;
+    assert_eq!(dead.len(), 1, "{}", w.dump());
+    assert_eq!(dead[0].0["id"], "j-kill");
+    assert_eq!(dead[0].1["x-crawlfleet-reason"], "delivery_limit");
+    assert!(w.events("job started").is_empty(), "{}", w.dump());
+    assert_session_kept(&mut w);
+    broker.cleanup().await;
+}
+
+/// A fleet on a classic job queue, seen from the test (the harness's `TestBroker` declares
+/// quorum queues); its topology is deleted when dropped, even after a panic.
+struct ClassicFleet {
+    bus: Bus,
+    outbox: crawlfleet_bus::Outbox,
+}
+
+impl ClassicFleet {
+    async fn new(prefix: &str) -> ClassicFleet {
+        let topology = Topology::new(prefix, JobQueueType::Classic);
+        let bus = Bus::connect(AMQP_URL, &format!("test {prefix}"), topology)
+            .await
+            .expect("connect");
+        let outbox = bus.outbox().await.expect("outbox");
+        ClassicFleet { bus, outbox }
+    }
+
+    async fn enqueue(&self, job: crawlfleet_bus::message::Job) {
+        let queue = self.bus.topology().jobs_queue();
+        self.outbox
+            .publish_all("", &queue, &[job])
+            .await
+            .expect("enqueue");
+    }
+
+    /// The next dead letter's body and headers, if one comes within `timeout`.
+    async fn dead_letter(
+        &self,
+        timeout: Duration,
+    ) -> Option<(
+        serde_json::Value,
+        std::collections::BTreeMap<String, String>,
+    )> {
+        let queue = self.bus.topology().dead_queue();
+        let mut inbox: Inbox<Raw> = self.bus.inbox(&queue, 1, "test-dead").await.ok()?;
+        let incoming = tokio::time::timeout(timeout, inbox.next())
+            .await
+            .ok()??
+            .ok()?;
+        let _ = incoming.settle.ack().await;
+        let body = serde_json::from_slice(&incoming.raw).unwrap_or_default();
+        Some((body, incoming.headers.into_iter().collect()))
+    }
+}
+
+impl Drop for ClassicFleet {
+    fn drop(&mut self) {
+        let topology = self.bus.topology().clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(bus) = Bus::connect(AMQP_URL, "test cleanup", topology).await {
+                    let _ = bus.delete_topology().await;
+                    bus.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_classic_queue_the_worker_counts_deliveries_itself() {
+    let prefix = TestBroker::fresh_prefix("poisonclassic");
+    let flags = [
+        "--job-queue-type",
+        "classic",
+        "--max-deliveries",
+        "2",
+        "--prefetch",
+        "1",
+    ];
+    let fleet = ClassicFleet::new(&prefix).await;
+    // The first worker declares the classic topology.
+    let mut first = WorkerProc::start(&prefix, &repo_rules(), &flags).await;
+    first.ready().await;
+    let hang = Route::Slow {
+        delay: 60 * SECOND,
+        then: Box::new(Route::Html(product_page())),
+    };
+    let site = TestSite::start([("/hang".to_owned(), hang)].into()).await;
+    fleet
+        .enqueue(page_job("j-classic", site.url("/hang"), "shop.product"))
+        .await;
+    first.wait_for("job started", |_| true, 15 * SECOND).await;
+    first.kill9();
+
+    // Redelivered: queued again with its count, run, and its worker killed once more.
+    let mut second = WorkerProc::start(&prefix, &repo_rules(), &flags).await;
+    let recounted = second
+        .wait_for(
+            "job redelivered; queued again with its delivery count",
+            |_| true,
+            15 * SECOND,
+        )
+        .await;
+    assert_eq!(recounted["deliveries"], 1, "{recounted}");
+    second.wait_for("job started", |_| true, 15 * SECOND).await;
+    second.kill9();
+
+    let mut third = WorkerProc::start(&prefix, &repo_rules(), &flags).await;
+    third.ready().await;
+    let (body, headers) = fleet
+        .dead_letter(15 * SECOND)
+        .await
+        .unwrap_or_else(|| panic!("no dead letter\n{}", third.dump()));
+    assert_eq!(body["id"], "j-classic");
+    assert_eq!(headers["x-crawlfleet-reason"], "delivery_limit");
+    assert!(
+        headers["x-crawlfleet-error"].starts_with("delivered 2 times"),
+        "{headers:?}"
+    );
+    assert!(third.events("job started").is_empty(), "{}", third.dump());
+    let jobs = fleet.bus.topology().jobs_queue();
+    assert_eq!(fleet.bus.queue_depth(&jobs).await.expect("depth"), 0);
+    assert_session_kept(&mut third);
+    drop(third);
+}
