@@ -436,3 +436,54 @@ async fn on_a_classic_queue_the_worker_counts_deliveries_itself() {
     assert_session_kept(&mut third);
     drop(third);
 }
+
+/// Deletes an exchange inside the broker (`rabbitmqctl` has no command for it).
+async fn delete_exchange(exchange: String) {
+    tokio::task::spawn_blocking(move || {
+        let expr = format!(
+            "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"{exchange}\">>), false, <<\"test\">>)."
+        );
+        let out = Command::new("rabbitmqctl")
+            .args(["-q", "eval", &expr])
+            .output()
+            .expect("rabbitmqctl");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.trim() == "ok", "{said}");
+    })
+    .await
+    .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_items_exchange_deleted_the_session_is_renewed_and_the_item_arrives() {
+    let mut broker = TestBroker::new("poisonexchange").await;
+    let site = TestSite::start([("/p".to_owned(), Route::Html(product_page()))].into()).await;
+    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
+    w.ready().await;
+    delete_exchange(broker.topology().items_exchange()).await;
+    broker
+        .enqueue(&[page_job("j-exchange", site.url("/p"), "shop.product")])
+        .await;
+
+    // The publish closes the outbox's channel (no such exchange): the job is requeued and
+    // the session renewed, which declares the exchange (and binds the queue) again.
+    let failed = w
+        .wait_for(
+            "job requeued: what it produced was not confirmed by the broker",
+            |_| true,
+            15 * SECOND,
+        )
+        .await;
+    assert!(
+        failed["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("NOT_FOUND")),
+        "{failed}"
+    );
+    w.wait_for(SESSION_LOST, |_| true, 15 * SECOND).await;
+    let items = broker.items(1, 20 * SECOND).await;
+    assert_eq!(items.len(), 1, "{}", w.dump());
+    assert_eq!(items[0].job, "j-exchange");
+    assert!(broker.dead_letters(1, SECOND).await.is_empty());
+    broker.cleanup().await;
+}
