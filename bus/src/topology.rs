@@ -69,10 +69,6 @@ impl Topology {
         self
     }
 
-    pub fn job_queue_type(&self) -> JobQueueType {
-        self.job_queue_type
-    }
-
     /// How many deliveries of a job may end unsettled (a crash, a hang past the broker's
     /// timeout, a requeue) before the next one is dead-lettered instead of run.
     pub fn max_deliveries(&self) -> u32 {
