@@ -29,6 +29,17 @@ pub const MAX_HEADERS_BYTES: usize = 3072;
 /// over its `max_message_size` (128 MiB by default).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Refuses a typed message body over [`MAX_BODY_BYTES`] (it would be garbage if cut).
+pub(crate) fn check_body(body: &[u8]) -> Result<(), crate::BusError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(crate::BusError::TooLarge {
+            len: body.len(),
+            max: MAX_BODY_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Framing of one header-table entry: name length (1), value type (1), value length (4).
 const HEADER_ENTRY_OVERHEAD: usize = 6;
 
@@ -186,6 +197,19 @@ mod tests {
         // The first headers, which carry the reason and the error, keep their room.
         assert!(bounded[0].1.len() > MAX_HEADER_VALUE_BYTES - 4);
         assert!(bounded[0].1.contains("…[truncated "));
+    }
+
+    #[test]
+    fn typed_bodies_over_the_cap_are_refused() {
+        let mut body = vec![b'x'; MAX_BODY_BYTES];
+        assert!(check_body(&body).is_ok());
+        body.push(b'x');
+        assert!(matches!(
+            check_body(&body),
+            Err(crate::BusError::TooLarge { len, max: MAX_BODY_BYTES }) if len == MAX_BODY_BYTES + 1
+        ));
+        let raw = truncate_bytes(&body, MAX_BODY_BYTES);
+        assert!(raw.len() <= MAX_BODY_BYTES && raw.ends_with(b" bytes]"));
     }
 
     #[test]

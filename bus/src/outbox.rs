@@ -9,7 +9,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation};
 
-use crate::bounds::{MAX_BODY_BYTES, bound_headers, truncate_bytes};
+use crate::bounds::{MAX_BODY_BYTES, bound_headers, check_body, truncate_bytes};
 use crate::message::Encode;
 use crate::{BusError, ReplyTo};
 
@@ -56,12 +56,7 @@ impl Outbox {
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
             let body = m.encode();
-            if body.len() > MAX_BODY_BYTES {
-                return Err(BusError::TooLarge {
-                    len: body.len(),
-                    max: MAX_BODY_BYTES,
-                });
-            }
+            check_body(&body)?;
             bodies.push(body);
         }
         let mut pending = Vec::with_capacity(bodies.len());
@@ -94,10 +89,12 @@ impl Outbox {
         reply: Option<&ReplyTo>,
         headers: &Headers,
     ) -> Result<(), BusError> {
+        let body = message.encode();
+        check_body(&body)?;
         let out = Outgoing {
             exchange,
             routing_key,
-            body: message.encode(),
+            body,
             props: with_headers(with_reply(json_props(), reply), headers),
             mandatory: false,
         };
@@ -116,6 +113,7 @@ impl Outbox {
         reply: Option<&ReplyTo>,
         meanwhile: F,
     ) -> Result<(F::Output, Result<(), BusError>), BusError> {
+        check_body(&body)?;
         let out = Outgoing {
             exchange,
             routing_key,
