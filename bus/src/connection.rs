@@ -142,7 +142,9 @@ impl Bus {
     /// queue. A job queue that exists with other delivery-limit arguments (declared by an older
     /// worker, or by one with another `--max-deliveries`) is used as it is, with a warning:
     /// the broker refuses to change a durable queue's arguments, and workers enforce the limit
-    /// themselves as well. Any other difference (e.g. its type) is an error.
+    /// themselves as well (on a queue of either type). Any other difference is an error; the
+    /// broker names only the first differing argument, so a job queue of the other type may
+    /// pass here, and is then refused with the dead-letter queue, declared with the same type.
     pub async fn declare_jobs(&self) -> Result<(), BusError> {
         let mut ch = self.channel().await?;
         if let Err(e) = self.topology.declare_job_queue(&ch).await {
