@@ -31,6 +31,19 @@ pub enum BusError {
     Op { what: &'static str, reason: String },
     #[error("the broker refused a published message (nack)")]
     Nacked,
+    /// A mandatory publish reached no queue: the exchange has no binding for it, or the queue
+    /// it names does not exist. The broker confirmed it, but it went nowhere.
+    #[error(
+        "unroutable: `{exchange}` (routing key `{routing_key}`) took the message to no queue ({reason})"
+    )]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+        reason: String,
+    },
+    /// A message over the body cap, refused before it was sent.
+    #[error("a message of {len} bytes is larger than the {max}-byte cap on published bodies")]
+    TooLarge { len: usize, max: usize },
     #[error("cannot read the history to its end: {0}")]
     HistoryIncomplete(String),
 }
@@ -125,10 +138,43 @@ impl Bus {
         Ok(())
     }
 
-    /// Declares the job queue and the items exchange and queue.
+    /// Declares the job queue, the dead-letter and retry queues, and the items exchange and
+    /// queue. A job queue that exists with other delivery-limit arguments (declared by an older
+    /// worker, or by one with another `--max-deliveries`) is used as it is, with a warning:
+    /// the broker refuses to change a durable queue's arguments, and workers enforce the limit
+    /// themselves as well (on a queue of either type). Any other difference is an error; the
+    /// broker names only the first differing argument, so a job queue of the other type may
+    /// pass here, and is then refused with the dead-letter queue, declared with the same type.
     pub async fn declare_jobs(&self) -> Result<(), BusError> {
-        let ch = self.channel().await?;
-        self.topology.declare_jobs(&ch).await?;
+        let mut ch = self.channel().await?;
+        if let Err(e) = self.topology.declare_job_queue(&ch).await {
+            let Some(arg) = crate::topology::delivery_limit_mismatch(&e) else {
+                return Err(BusError::op("declare the job queue", e));
+            };
+            tracing::warn!(
+                queue = %self.topology.jobs_queue(),
+                argument = %arg,
+                cause = %e,
+                hint = "an older worker, or one with another --max-deliveries, declared it; \
+                        workers still dead-letter a job delivered too often; to have the \
+                        broker enforce the limit too, set a policy or recreate the queue \
+                        (deploy/README.md)",
+                "job queue declared with other delivery-limit arguments; using it as it is"
+            );
+            ch = self.channel().await?;
+            let options = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..lapin::options::QueueDeclareOptions::default()
+            };
+            ch.queue_declare(
+                self.topology.jobs_queue().into(),
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| BusError::op("find the existing job queue", e))?;
+        }
+        self.topology.declare_job_outputs(&ch).await?;
         let _ = ch.close(200, "declared".into()).await;
         Ok(())
     }

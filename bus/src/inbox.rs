@@ -77,6 +77,22 @@ impl Settle {
     }
 }
 
+/// A header's count, whatever integer type carries it: negative counts as 0, too large as
+/// `u32::MAX`; anything else is no count.
+fn count_value(value: &AMQPValue) -> Option<u32> {
+    let n: i128 = match value {
+        AMQPValue::ShortShortInt(n) => (*n).into(),
+        AMQPValue::ShortShortUInt(n) => (*n).into(),
+        AMQPValue::ShortInt(n) => (*n).into(),
+        AMQPValue::ShortUInt(n) => (*n).into(),
+        AMQPValue::LongInt(n) => (*n).into(),
+        AMQPValue::LongUInt(n) => (*n).into(),
+        AMQPValue::LongLongInt(n) => (*n).into(),
+        _ => return None,
+    };
+    Some(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+}
+
 /// One delivery, decoded.
 pub struct Incoming<T> {
     pub message: Result<T, DecodeError>,
@@ -86,6 +102,9 @@ pub struct Incoming<T> {
     pub headers: Vec<(String, String)>,
     pub reply_to: Option<ReplyTo>,
     pub redelivered: bool,
+    /// How many earlier deliveries of this message ended unsettled, as a quorum queue counts
+    /// them (`x-delivery-count`); `None` where the queue does not count (classic queues).
+    pub delivery_count: Option<u32>,
     pub settle: Settle,
 }
 
@@ -131,6 +150,11 @@ impl<T: Decode> Inbox<T> {
                 .as_ref()
                 .map(|c| c.as_str().to_owned()),
         });
+        let delivery_count = props
+            .headers()
+            .as_ref()
+            .and_then(|table| table.inner().get("x-delivery-count"))
+            .and_then(count_value);
         let headers = props
             .headers()
             .as_ref()
@@ -157,6 +181,7 @@ impl<T: Decode> Inbox<T> {
             raw: delivery.data,
             reply_to,
             redelivered: delivery.redelivered,
+            delivery_count,
             settle: Settle {
                 acker: self.acks.then_some(delivery.acker),
             },
@@ -174,5 +199,24 @@ impl<T: Decode> Inbox<T> {
             .basic_cancel(self.consumer.tag(), BasicCancelOptions::default())
             .await
             .map_err(|e| BusError::op("cancel a consumer", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lapin::types::AMQPValue;
+
+    use super::count_value;
+
+    #[test]
+    fn delivery_counts_of_any_integer_type_saturate() {
+        assert_eq!(count_value(&AMQPValue::LongLongInt(3)), Some(3));
+        assert_eq!(count_value(&AMQPValue::LongInt(-7)), Some(0));
+        assert_eq!(
+            count_value(&AMQPValue::LongLongInt(i64::MAX)),
+            Some(u32::MAX)
+        );
+        assert_eq!(count_value(&AMQPValue::ShortShortUInt(2)), Some(2));
+        assert_eq!(count_value(&AMQPValue::LongString("9".into())), None);
     }
 }

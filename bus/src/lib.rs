@@ -5,6 +5,7 @@
 //! [`DecodeError`] that says why it is garbage), where to reply, and a [`Settle`] handle. The
 //! domain code above never sees a lapin type.
 
+pub mod bounds;
 mod connection;
 mod decode;
 mod express;
@@ -24,6 +25,6 @@ pub use inbox::{Inbox, Incoming, ReplyTo, Settle};
 pub use outbox::{Headers, Outbox};
 pub use replier::Replier;
 pub use topology::{
-    HISTORY_MAX_BYTES, JobQueueType, RETRY_DELAYS_MS, ROUTE_HISTORY, ROUTE_PING, ROUTE_UPDATE,
-    Topology,
+    DEFAULT_MAX_DELIVERIES, HISTORY_MAX_BYTES, JobQueueType, RETRY_DELAYS_MS, ROUTE_HISTORY,
+    ROUTE_PING, ROUTE_UPDATE, Topology,
 };

@@ -24,6 +24,8 @@ impl Replier {
     /// Sends `reply` to `to` on the default exchange; returns once it is written to the
     /// connection (an error means it was not).
     pub async fn reply<M: Encode>(&self, to: &ReplyTo, reply: &M) -> Result<(), BusError> {
+        let body = reply.encode();
+        crate::bounds::check_body(&body)?;
         let mut props = json_props();
         if let Some(id) = &to.correlation_id {
             props = props.with_correlation_id(id.as_str().into());
@@ -33,7 +35,7 @@ impl Replier {
                 "".into(),
                 to.queue.as_str().into(),
                 BasicPublishOptions::default(),
-                &reply.encode(),
+                &body,
                 props,
             )
             .await

@@ -21,6 +21,20 @@ pub const HISTORY_SEGMENT_BYTES: i64 = 4 * 1024 * 1024;
 /// The waits of the retry queues: attempt n waits `RETRY_DELAYS_MS[n]` (the last repeats).
 pub const RETRY_DELAYS_MS: [u64; 7] = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000];
 
+/// How many times a job may be delivered without being settled before it is dead-lettered
+/// (`reason delivery_limit`), unless the worker is told otherwise (`--max-deliveries`).
+pub const DEFAULT_MAX_DELIVERIES: u32 = 10;
+
+/// The arguments of the job queue that carry its delivery limit: a queue declared without
+/// them (by an older worker) or with other values differs only in these.
+const DELIVERY_LIMIT_ARGS: [&str; 5] = [
+    "x-delivery-limit",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-overflow",
+];
+
 /// The replication type of the job queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobQueueType {
@@ -36,6 +50,7 @@ pub enum JobQueueType {
 pub struct Topology {
     prefix: String,
     job_queue_type: JobQueueType,
+    max_deliveries: u32,
 }
 
 impl Topology {
@@ -43,7 +58,21 @@ impl Topology {
         Topology {
             prefix: prefix.to_owned(),
             job_queue_type,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
         }
+    }
+
+    /// The same names, with a job delivered at most `max_deliveries` times unsettled (at
+    /// least 1) before it is dead-lettered.
+    pub fn with_max_deliveries(mut self, max_deliveries: u32) -> Topology {
+        self.max_deliveries = max_deliveries.max(1);
+        self
+    }
+
+    /// How many deliveries of a job may end unsettled (a crash, a hang past the broker's
+    /// timeout, a requeue) before the next one is dead-lettered instead of run.
+    pub fn max_deliveries(&self) -> u32 {
+        self.max_deliveries
     }
 
     pub fn prefix(&self) -> &str {
@@ -161,21 +190,64 @@ impl Topology {
         .map_err(|e| BusError::op("bind a control queue", e))
     }
 
-    /// Declares the job queue, the items exchange and the default items queue.
-    pub(crate) async fn declare_jobs(&self, ch: &Channel) -> Result<(), BusError> {
+    /// The job queue's arguments. A quorum queue dead-letters (at least once) to the dead
+    /// queue a job returned more than `max_deliveries` times (`x-delivery-limit`); a classic
+    /// queue cannot, and the worker counts deliveries itself (`jobs/deliveries.rs`).
+    fn job_queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
-        let kind = match self.job_queue_type {
-            JobQueueType::Quorum => "quorum",
-            JobQueueType::Classic => "classic",
-        };
-        args.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(self.job_queue_type.label().into()),
+        );
+        if self.job_queue_type == JobQueueType::Quorum {
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(i64::from(self.max_deliveries)),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString("".into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(self.dead_queue().into()),
+            );
+            // Kept in the job queue until the dead queue has it (even while it is missing).
+            args.insert(
+                "x-dead-letter-strategy".into(),
+                AMQPValue::LongString("at-least-once".into()),
+            );
+            args.insert(
+                "x-overflow".into(),
+                AMQPValue::LongString("reject-publish".into()),
+            );
+        }
+        args
+    }
+
+    /// Declares the job queue (with its delivery limit).
+    pub(crate) async fn declare_job_queue(&self, ch: &Channel) -> Result<(), lapin::Error> {
         let durable = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        ch.queue_declare(self.jobs_queue().into(), durable, args.clone())
+        ch.queue_declare(self.jobs_queue().into(), durable, self.job_queue_args())
             .await
-            .map_err(|e| BusError::op("declare the job queue", e))?;
+            .map(drop)
+    }
+
+    /// Declares what jobs lead to: the dead-letter queue, the retry queues, the items
+    /// exchange and the default items queue.
+    pub(crate) async fn declare_job_outputs(&self, ch: &Channel) -> Result<(), BusError> {
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(self.job_queue_type.label().into()),
+        );
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
         ch.queue_declare(self.dead_queue().into(), durable, args)
             .await
             .map_err(|e| BusError::op("declare the dead-letter queue", e))?;
@@ -252,6 +324,31 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+impl JobQueueType {
+    /// The `x-queue-type` value.
+    pub fn label(self) -> &'static str {
+        match self {
+            JobQueueType::Quorum => "quorum",
+            JobQueueType::Classic => "classic",
+        }
+    }
+}
+
+/// The delivery-limit argument a refused declaration of the job queue names, when the broker
+/// refused it for differing only there (PRECONDITION_FAILED, "inequivalent arg '…'").
+pub(crate) fn delivery_limit_mismatch(e: &lapin::Error) -> Option<&'static str> {
+    let lapin::ErrorKind::ProtocolError(amqp) = e.kind() else {
+        return None;
+    };
+    if amqp.get_id() != 406 {
+        return None;
+    }
+    let text = amqp.get_message().as_str();
+    DELIVERY_LIMIT_ARGS
+        .into_iter()
+        .find(|arg| text.contains(&format!("inequivalent arg '{arg}'")))
 }
 
 /// Binds `queue` to `exchange` once per routing key.

@@ -380,7 +380,8 @@ async fn the_rabbitmq_definitions_declare_what_the_workers_declare() {
     let broker = TestBroker::with_prefix(&prefix).await;
 
     // A worker declares everything again on start: any argument that differs would make the
-    // broker refuse it (PRECONDITION_FAILED) and the worker never become ready.
+    // broker refuse it (PRECONDITION_FAILED) and the worker never become ready, or, for the
+    // job queue's delivery-limit arguments, make the worker warn and use the queue as it is.
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules");
     // As deploy/ runs it: with signed pushes required.
     let (_, public) = signature::generate().expect("keys");
@@ -388,6 +389,12 @@ async fn the_rabbitmq_definitions_declare_what_the_workers_declare() {
     w.ready().await;
     assert!(
         w.events("broker session lost; reconnecting").is_empty(),
+        "{}",
+        w.dump()
+    );
+    assert!(
+        w.events("job queue declared with other delivery-limit arguments; using it as it is")
+            .is_empty(),
         "{}",
         w.dump()
     );

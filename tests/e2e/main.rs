@@ -10,6 +10,7 @@ mod faults;
 mod fetch_policy;
 mod fleet_ops;
 mod hostile;
+mod poison;
 mod reload;
 mod replies;
 mod trust;

@@ -47,7 +47,8 @@ pub async fn run(
     control: Handle,
 ) -> anyhow::Result<()> {
     let identity = Identity::new(config.worker_id.clone());
-    let topology = Topology::new(&config.prefix, config.job_queue_type);
+    let topology = Topology::new(&config.prefix, config.job_queue_type)
+        .with_max_deliveries(config.max_deliveries);
     let root = RulesRoot::open(&config.rules)
         .with_context(|| format!("cannot open the rules root {}", config.rules.display()))?;
     let metrics = Arc::new(Metrics::default());

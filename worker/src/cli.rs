@@ -120,6 +120,11 @@ pub struct RunArgs {
     /// Job queue type when the worker declares it: `quorum` or `classic`.
     #[arg(long, env = "JOB_QUEUE_TYPE", default_value = "quorum")]
     pub job_queue_type: String,
+    /// Deliveries of a job that may end unsettled (a worker crashed or hung on it, or it was
+    /// requeued) before the next one is dead-lettered (`delivery_limit`) instead of run.
+    /// Quorum job queues are declared with it as `x-delivery-limit`.
+    #[arg(long, env = "MAX_DELIVERIES", default_value = "10")]
+    pub max_deliveries: String,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// On SIGTERM/SIGINT, how long in-flight jobs may run before they are returned to the

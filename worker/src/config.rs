@@ -25,6 +25,8 @@ pub struct Config {
     /// SCHED_RR priority of the control plane's threads (0: left as they are).
     pub control_rt_priority: i32,
     pub job_queue_type: JobQueueType,
+    /// Unsettled deliveries of a job before it is dead-lettered.
+    pub max_deliveries: u32,
     pub limits: Limits,
     pub grace: Duration,
     pub job_deadline: Duration,
@@ -194,6 +196,13 @@ impl Config {
                 JobQueueType::Quorum
             }
         };
+        let max_deliveries = number(
+            &mut errors,
+            "--max-deliveries",
+            &args.max_deliveries,
+            1,
+            1000,
+        );
         let prefetch = number(&mut errors, "--prefetch", &args.prefetch, 1, 10_000);
         let job_nice = number(&mut errors, "--job-nice", &args.job_nice, 0, 19);
         let control_rt_priority = number(
@@ -260,6 +269,8 @@ impl Config {
             job_nice: i32::try_from(job_nice).unwrap_or(0),
             control_rt_priority: i32::try_from(control_rt_priority).unwrap_or(0),
             job_queue_type,
+            max_deliveries: u32::try_from(max_deliveries)
+                .unwrap_or(crawlfleet_bus::DEFAULT_MAX_DELIVERIES),
             limits,
             grace: Duration::from_secs(grace_s),
             job_deadline: Duration::from_secs(deadline_s),
@@ -376,6 +387,8 @@ mod tests {
             "lots",
             "--job-queue-type",
             "stream",
+            "--max-deliveries",
+            "0",
         ]);
         let errors = Config::from_args(&cli.run).expect_err("invalid");
         let flags: Vec<&str> = errors
@@ -390,6 +403,7 @@ mod tests {
                 "--prefix",
                 "--log-format",
                 "--job-queue-type",
+                "--max-deliveries",
                 "--prefetch",
                 "--job-nice",
                 "--control-rt-priority",
@@ -407,6 +421,10 @@ mod tests {
         assert_eq!(config.prefetch, 16);
         assert_eq!(config.job_nice, 10);
         assert_eq!(config.control_rt_priority, 0);
+        assert_eq!(
+            config.max_deliveries,
+            crawlfleet_bus::DEFAULT_MAX_DELIVERIES
+        );
         assert_eq!(
             config.admin_addr,
             Some("127.0.0.1:9464".parse().expect("addr")),

@@ -202,7 +202,7 @@ async fn crawl_locally(
                             let _ = tx.send(f);
                         }
                     }
-                    Outcome::Retry { reason, error, after } if job.attempt + 1 < max_attempts => {
+                    Outcome::Retry { reason, error, after } if job.attempt.saturating_add(1) < max_attempts => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
                         let level = usize::try_from(job.attempt).unwrap_or(usize::MAX).min(RETRY_DELAYS_MS.len() - 1);
                         let wait = after.unwrap_or(Duration::from_millis(RETRY_DELAYS_MS[level]));

@@ -10,7 +10,7 @@ mod sync_marker;
 mod update;
 
 pub use item::Item;
-pub use job::Job;
+pub use job::{Job, MAX_JOB_BYTES};
 pub use ping::Ping;
 pub use pong::{ModuleState, Pong};
 pub use raw::Raw;

@@ -1,11 +1,14 @@
-//! The broker-backed job loop: consume jobs with manual ack, run each through the crawl
-//! pipeline, publish what it produced with publisher confirms, and only then ack.
+//! The broker-backed job loop: consume jobs with manual ack, dead-letter those delivered too
+//! often (`deliveries.rs`), run the others through the crawl pipeline, publish what each
+//! produced with publisher confirms, and only then ack.
 
+mod deliveries;
 mod settle;
 
 use std::sync::Arc;
 
 use anyhow::bail;
+use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::Job;
 use crawlfleet_bus::{Inbox, Incoming, Outbox};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info_span, warn};
 
 use crate::app::Worker;
+use deliveries::Verdict;
 
 pub(crate) async fn run(
     worker: Arc<Worker>,
@@ -21,6 +25,9 @@ pub(crate) async fn run(
     tracker: TaskTracker,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Cancelled by a job that found the outbox's channel closed by the broker: no job can be
+    // settled on it any more, so the session ends and the next one opens a fresh channel.
+    let outbox_lost = CancellationToken::new();
     loop {
         let incoming = tokio::select! {
             biased;
@@ -30,37 +37,63 @@ pub(crate) async fn run(
                 }
                 return Ok(());
             }
+            _ = outbox_lost.cancelled() => bail!("the broker closed the job outbox's channel"),
             next = inbox.next() => match next {
                 None => bail!("the job consumer ended"),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(incoming)) => incoming,
             },
         };
-        tracker.spawn(process(Arc::clone(&worker), Arc::clone(&outbox), incoming));
+        let (worker, outbox, lost) = (
+            Arc::clone(&worker),
+            Arc::clone(&outbox),
+            outbox_lost.clone(),
+        );
+        tracker.spawn(async move {
+            process(&worker, &outbox, incoming).await;
+            if !outbox.is_open() {
+                lost.cancel();
+            }
+        });
     }
 }
 
-async fn process(worker: Arc<Worker>, outbox: Arc<Outbox>, incoming: Incoming<Job>) {
+async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
     let Incoming {
         message,
         raw,
+        headers,
+        redelivered,
+        delivery_count,
         settle,
         ..
     } = incoming;
+    let max = worker.topology.max_deliveries();
+    match deliveries::verdict(delivery_count, redelivered, &headers, max) {
+        Verdict::Run => {}
+        Verdict::Exhausted(count) => {
+            settle::exhausted(worker, outbox, &raw, count, settle).await;
+            return;
+        }
+        Verdict::Recount(count) => {
+            settle::recounted(worker, outbox, &raw, count, settle).await;
+            return;
+        }
+    }
     let job = match message {
         Ok(job) => job,
         Err(e) => {
-            settle::garbage(&worker, &outbox, &raw, &e.to_string(), settle).await;
+            settle::garbage(worker, outbox, &raw, &e.to_string(), settle).await;
             return;
         }
     };
     let span = info_span!(
         "job",
-        job = %job.id,
-        url = %job.url,
-        rule = %job.rule,
+        job = %truncate_text(&job.id, MAX_HEADER_VALUE_BYTES),
+        url = %truncate_text(&job.url, MAX_HEADER_VALUE_BYTES),
+        rule = %truncate_text(&job.rule, MAX_HEADER_VALUE_BYTES),
         rule_version = tracing::field::Empty,
-        crawl = %job.crawl,
+        crawl = %truncate_text(&job.crawl, MAX_HEADER_VALUE_BYTES),
         depth = job.depth,
     );
     async {
@@ -73,7 +106,7 @@ async fn process(worker: Arc<Worker>, outbox: Arc<Outbox>, incoming: Incoming<Jo
                     format!("the job ran past its deadline of {} s", deadline.as_secs()),
                 )
             });
-        settle::outcome(&worker, &outbox, job, outcome, settle).await;
+        settle::outcome(worker, outbox, job, outcome, settle).await;
     }
     .instrument(span)
     .await;

@@ -1,15 +1,48 @@
 //! Settling a job: publish its items and follow-ups, or its retry, or its dead letter, wait
-//! for the broker's confirms, and only then ack. If publishing fails, the job is requeued:
-//! nothing it produced is lost, at worst produced twice (with the same ids).
+//! for the broker's confirms, and only then ack. If publishing fails (the broker refused it,
+//! or a mandatory publish reached no queue), the job is requeued after a pause: nothing it
+//! produced is lost, at worst produced twice (with the same ids).
 
 use std::time::Duration;
 
-use crawlfleet_bus::message::{Encode, Job};
+use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
+use crawlfleet_bus::message::{Decode, Encode, Job, MAX_JOB_BYTES};
 use crawlfleet_bus::{BusError, Headers, Outbox, RETRY_DELAYS_MS, Settle};
 use tracing::{error, info, warn};
 
 use crate::app::Worker;
 use crate::crawl::Outcome;
+
+/// How long a job whose output could not be published waits before it is requeued, so that
+/// a missing queue does not become a hot loop of fetches (each such delivery also counts
+/// towards the delivery limit).
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Dead-letter reasons decided here (the pipeline decides the others).
+const INVALID_JOB: &str = "invalid_job";
+const DELIVERY_LIMIT: &str = "delivery_limit";
+const OUTPUT_TOO_LARGE: &str = "output_too_large";
+
+/// How a job was settled: the `outcome` label of `crawlfleet_jobs_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Done,
+    Retried,
+    Dead,
+    /// Its output was not confirmed (refused, unroutable, connection lost): back to the queue.
+    Requeued,
+}
+
+impl Settled {
+    fn label(self) -> &'static str {
+        match self {
+            Settled::Done => "done",
+            Settled::Retried => "retried",
+            Settled::Dead => "dead",
+            Settled::Requeued => "requeued",
+        }
+    }
+}
 
 pub(super) async fn outcome(
     worker: &Worker,
@@ -19,6 +52,9 @@ pub(super) async fn outcome(
     settle: Settle,
 ) {
     let topology = &worker.topology;
+    let metrics = &worker.pipeline.metrics;
+    // The attempt this one was, counted without overflow whatever the job said.
+    let attempts = u64::from(job.attempt) + 1;
     let published = match outcome {
         Outcome::Done { items, follow_ups } => {
             let r = async {
@@ -30,61 +66,48 @@ pub(super) async fn outcome(
                     .await
             }
             .await;
-            if r.is_ok() {
-                let metrics = &worker.pipeline.metrics;
-                metrics.job(&job.rule, "done");
-                metrics.items(&job.rule, items.len());
-                info!(
-                    items = items.len(),
-                    follow_ups = follow_ups.len(),
-                    "job done"
-                );
+            match r {
+                Ok(()) => {
+                    metrics.job(&job.rule, Settled::Done.label());
+                    metrics.items(&job.rule, items.len());
+                    info!(
+                        items = items.len(),
+                        follow_ups = follow_ups.len(),
+                        "job done"
+                    );
+                    Ok(())
+                }
+                Err(e @ BusError::TooLarge { .. }) => {
+                    let error = e.to_string();
+                    dead_letter(worker, outbox, &job, OUTPUT_TOO_LARGE, &error).await
+                }
+                Err(e) => Err(e),
             }
-            r
         }
         Outcome::Retry {
             reason,
             error,
             after,
-        } if job.attempt + 1 < worker.max_attempts => {
+        } if attempts < u64::from(worker.max_attempts) => {
             let level = retry_level(job.attempt, after);
-            job.attempt += 1;
+            // attempts < max_attempts <= u32::MAX: the next attempt fits.
+            job.attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
             let r = outbox
                 .publish_all("", &topology.retry_queue(level), std::slice::from_ref(&job))
                 .await;
             if r.is_ok() {
-                worker.pipeline.metrics.job(&job.rule, "retried");
-                warn!(reason, cause = %error, attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
+                metrics.job(&job.rule, Settled::Retried.label());
+                warn!(reason, cause = %bounded(&error), attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
             }
             r
         }
         Outcome::Retry { reason, error, .. } => {
-            let reason = format!("{reason} (gave up after {} attempts)", job.attempt + 1);
-            dead_letter(
-                worker,
-                outbox,
-                &job.rule,
-                &job.encode(),
-                &reason,
-                &error,
-                job.attempt,
-            )
-            .await
+            let reason = format!("{reason} (gave up after {attempts} attempts)");
+            dead_letter(worker, outbox, &job, &reason, &error).await
         }
-        Outcome::Dead { reason, error } => {
-            dead_letter(
-                worker,
-                outbox,
-                &job.rule,
-                &job.encode(),
-                &reason,
-                &error,
-                job.attempt,
-            )
-            .await
-        }
+        Outcome::Dead { reason, error } => dead_letter(worker, outbox, &job, &reason, &error).await,
     };
-    finish(published, settle).await;
+    finish(worker, &job.rule, published, settle).await;
 }
 
 /// A body that is not a job: dead-lettered as it came, with the reason.
@@ -95,16 +118,72 @@ pub(super) async fn garbage(
     error: &str,
     settle: Settle,
 ) {
-    // Counted under the rule the body claims, if it is JSON that names one.
-    let rule = serde_json::from_slice::<serde_json::Value>(raw)
+    let rule = claimed_rule(raw);
+    let r = dead_letter_raw(worker, outbox, &rule, raw, INVALID_JOB, error, 0).await;
+    finish(worker, &rule, r, settle).await;
+}
+
+/// A job delivered `count` times without being settled: dead-lettered as it came, not run.
+pub(super) async fn exhausted(
+    worker: &Worker,
+    outbox: &Outbox,
+    raw: &[u8],
+    count: u32,
+    settle: Settle,
+) {
+    let rule = claimed_rule(raw);
+    let attempt = Job::decode(raw).map_or(0, |j| j.attempt);
+    let error = format!(
+        "delivered {count} times without being settled (each time a worker crashed or hung \
+         on it, or it was requeued); --max-deliveries is {}",
+        worker.topology.max_deliveries()
+    );
+    let r = dead_letter_raw(worker, outbox, &rule, raw, DELIVERY_LIMIT, &error, attempt).await;
+    finish(worker, &rule, r, settle).await;
+}
+
+/// A classic queue's redelivered job: re-published with its delivery count, then acked.
+pub(super) async fn recounted(
+    worker: &Worker,
+    outbox: &Outbox,
+    raw: &[u8],
+    count: u32,
+    settle: Settle,
+) {
+    let r = super::deliveries::recount(worker, outbox, raw, count).await;
+    if r.is_ok() {
+        warn!(
+            deliveries = count,
+            max_deliveries = worker.topology.max_deliveries(),
+            "job redelivered; queued again with its delivery count"
+        );
+    }
+    finish(worker, &claimed_rule(raw), r, settle).await;
+}
+
+/// The rule a body names, if it is a JSON job of bounded size that names one (for metrics).
+fn claimed_rule(raw: &[u8]) -> String {
+    if raw.len() > MAX_JOB_BYTES {
+        return String::new();
+    }
+    serde_json::from_slice::<serde_json::Value>(raw)
         .ok()
         .and_then(|j| j["rule"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let r = dead_letter(worker, outbox, &rule, raw, "invalid_job", error, 0).await;
-    finish(r, settle).await;
+        .unwrap_or_default()
 }
 
 async fn dead_letter(
+    worker: &Worker,
+    outbox: &Outbox,
+    job: &Job,
+    reason: &str,
+    error: &str,
+) -> Result<(), BusError> {
+    let body = job.encode();
+    dead_letter_raw(worker, outbox, &job.rule, &body, reason, error, job.attempt).await
+}
+
+async fn dead_letter_raw(
     worker: &Worker,
     outbox: &Outbox,
     rule: &str,
@@ -113,6 +192,7 @@ async fn dead_letter(
     error: &str,
     attempt: u32,
 ) -> Result<(), BusError> {
+    // The outbox bounds every header; the log line is bounded the same way.
     let headers: Headers = vec![
         ("x-crawlfleet-reason".to_owned(), reason.to_owned()),
         ("x-crawlfleet-error".to_owned(), error.to_owned()),
@@ -123,23 +203,45 @@ async fn dead_letter(
         .publish_bytes("", &worker.topology.dead_queue(), body, None, &headers)
         .await;
     if r.is_ok() {
-        worker.pipeline.metrics.job(rule, "dead");
-        error!(reason, cause = %error, "job dead-lettered");
+        worker.pipeline.metrics.job(rule, Settled::Dead.label());
+        error!(reason = %bounded(reason), cause = %bounded(error), "job dead-lettered");
     }
     r
 }
 
-async fn finish(published: Result<(), BusError>, settle: Settle) {
+async fn finish(worker: &Worker, rule: &str, published: Result<(), BusError>, settle: Settle) {
     let settled = match published {
         Ok(()) => settle.ack().await,
         Err(e) => {
-            error!(cause = %e, "job requeued: what it produced was not confirmed by the broker");
+            worker.pipeline.metrics.job(rule, Settled::Requeued.label());
+            match &e {
+                BusError::Unroutable {
+                    exchange,
+                    routing_key,
+                    ..
+                } => error!(
+                    cause = %e,
+                    exchange = %exchange,
+                    routing_key = %routing_key,
+                    "job requeued: what it produced reached no queue"
+                ),
+                _ => error!(
+                    cause = %e,
+                    "job requeued: what it produced was not confirmed by the broker"
+                ),
+            }
+            tokio::time::sleep(REQUEUE_PAUSE).await;
             settle.requeue().await
         }
     };
     if let Err(e) = settled {
         warn!(cause = %e, "cannot settle a job; the broker will redeliver it");
     }
+}
+
+/// Text from a job or a page, bounded for a log line.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    truncate_text(text, MAX_HEADER_VALUE_BYTES)
 }
 
 /// The retry queue for the next attempt: exponential by attempt, or the first level that
@@ -164,6 +266,7 @@ mod tests {
         assert_eq!(retry_level(0, None), 0);
         assert_eq!(retry_level(2, None), 2);
         assert_eq!(retry_level(50, None), RETRY_DELAYS_MS.len() - 1);
+        assert_eq!(retry_level(u32::MAX, None), RETRY_DELAYS_MS.len() - 1);
         assert_eq!(retry_level(0, Some(Duration::from_secs(3))), 2);
         assert_eq!(
             retry_level(0, Some(Duration::from_secs(3600))),
