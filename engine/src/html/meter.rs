@@ -74,6 +74,12 @@ impl<'a> Meter<'a> {
     /// One step of work; `false` once the work must stop.
     #[inline]
     pub(crate) fn tick(&self) -> bool {
+        // Counts down to the next look at the clock; a blown meter stays at zero.
+        let left = self.until_check.get();
+        if left > 1 {
+            self.until_check.set(left - 1);
+            return true;
+        }
         self.charge(1)
     }
 
@@ -85,13 +91,12 @@ impl<'a> Meter<'a> {
         let left = u64::from(self.until_check.get());
         if steps < left {
             // Fits: `left - steps` is below `CHECK_EVERY`.
-            self.until_check
-                .set(u32::try_from(left - steps).unwrap_or(1));
+            self.until_check.set(u32::try_from(left - steps).unwrap_or(1));
             return true;
         }
         self.until_check.set(CHECK_EVERY);
         if (self.expired)() {
-            self.blown.set(Some(Exceeded::Deadline));
+            self.blow(Exceeded::Deadline);
             return false;
         }
         true
@@ -102,6 +107,8 @@ impl<'a> Meter<'a> {
         if self.blown.get().is_none() {
             self.blown.set(Some(why));
         }
+        // Every later tick takes the slow path, which sees the meter has blown.
+        self.until_check.set(0);
     }
 
     /// `Ok(value)` unless the work stopped.

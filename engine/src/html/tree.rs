@@ -392,6 +392,9 @@ impl Builder<'_> {
     /// reopen it here (reconstruct the active formatting elements), which this builder
     /// leaves to the full parser.
     fn needs_reconstruction(&self) -> bool {
+        if self.formatting.is_empty() {
+            return false;
+        }
         self.since_marker().iter().any(|f| !self.open.contains(f))
     }
 
@@ -411,7 +414,12 @@ impl Builder<'_> {
             Tag::Table => Mode::Table,
             Tag::Tbody | Tag::Thead | Tag::Tfoot => Mode::Section,
             Tag::Tr => Mode::Row,
-            _ if self.in_table_scope(|t| matches!(t, Tag::Td | Tag::Th)) => Mode::Cell,
+            // A cell leaves a marker on the formatting list while it is open.
+            _ if self.formatting.contains(&NONE)
+                && self.in_table_scope(|t| matches!(t, Tag::Td | Tag::Th)) =>
+            {
+                Mode::Cell
+            }
             _ => Mode::Body,
         }
     }
