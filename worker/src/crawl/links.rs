@@ -12,6 +12,14 @@ use url::Url;
 use super::normalize;
 use super::pipeline::Pipeline;
 
+/// The page links were found on: the base they resolve against and the encoding their
+/// queries are percent-encoded in (the page's, as browsers do).
+#[derive(Debug, Clone)]
+pub(crate) struct FoundOn {
+    pub(crate) url: Url,
+    pub(crate) encoding: &'static encoding_rs::Encoding,
+}
+
 /// A link resolved against its page and normalised for the rule it targets.
 pub(crate) struct Candidate {
     pub(crate) url: Url,
@@ -19,12 +27,12 @@ pub(crate) struct Candidate {
     pub(crate) meta: serde_json::Value,
 }
 
-/// Resolves `links` found on `page_url` by `rule`: each is normalised with the `keep_query` of
+/// Resolves `links` found on `page` by `rule`: each is normalised with the `keep_query` of
 /// the rule it targets (`rule` itself unless the link names another). Links that are not
 /// http(s) URLs are dropped (and logged at debug level).
 pub(crate) fn resolve(
     links: Vec<LinkRequest>,
-    page_url: &Url,
+    page: &FoundOn,
     rule: &Rule,
     rule_of: impl Fn(&str) -> Option<Arc<Rule>>,
 ) -> Vec<Candidate> {
@@ -38,7 +46,7 @@ pub(crate) fn resolve(
             .settings()
             .keep_query
             .clone();
-        match normalize(&link.url, Some(page_url), keep.as_deref()) {
+        match normalize(&link.url, Some(&page.url), keep.as_deref(), page.encoding) {
             Some(url) => out.push(Candidate {
                 url,
                 rule: target,
@@ -69,13 +77,13 @@ pub(crate) fn verdicts(
     }
 }
 
-/// The follow-up jobs for `links` found on `page_url` by `job`.
+/// The follow-up jobs for `links` found on `found_on` by `job`.
 pub(super) async fn follow_ups(
     pipeline: &Pipeline,
     store: &RuleStore,
     rule: &Arc<Rule>,
     job: &Job,
-    page_url: &Url,
+    found_on: &FoundOn,
     links: Vec<LinkRequest>,
     ctx: serde_json::Value,
 ) -> anyhow::Result<Vec<Job>> {
@@ -86,8 +94,8 @@ pub(super) async fn follow_ups(
     if links.is_empty() || job.depth >= max_depth {
         return Ok(Vec::new());
     }
-    let candidates = resolve(links, page_url, rule, |name| store.rule(name));
-    let (pinned, page) = (Arc::clone(rule), page_url.clone());
+    let candidates = resolve(links, found_on, rule, |name| store.rule(name));
+    let (pinned, page) = (Arc::clone(rule), found_on.url.clone());
     let span = tracing::Span::current();
     let (candidates, asked) = tokio::task::spawn_blocking(move || {
         let asked = span.in_scope(|| verdicts(&pinned, &candidates, &page, &ctx));

@@ -1,4 +1,5 @@
-//! The HTTP client (reqwest on rustls) and reading a body under a size cap.
+//! The HTTP client (reqwest on rustls) and reading a body under a size cap (decoded by
+//! `crate::sniff`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,10 +61,16 @@ pub(super) async fn get(
         }
         body.extend_from_slice(&chunk);
     }
+    let decoded = crate::sniff::decode(
+        &body,
+        headers.get("content-type").map(String::as_str),
+        &final_url,
+    );
     Ok(Fetched {
         url: final_url,
         status,
-        body: decode(&body, headers.get("content-type")),
+        body: decoded.text,
+        encoding: decoded.encoding,
         headers,
     })
 }
@@ -73,20 +80,6 @@ fn too_large(max: usize) -> FetchError {
         reason: "body_too_large",
         error: format!("the body is larger than {max} bytes"),
     }
-}
-
-/// The body as text, in the charset the response declares (UTF-8 otherwise).
-fn decode(body: &[u8], content_type: Option<&String>) -> String {
-    let label = content_type
-        .and_then(|ct| {
-            ct.split(';')
-                .find_map(|p| p.trim().strip_prefix("charset="))
-        })
-        .map(|c| c.trim_matches('"'));
-    let encoding = label
-        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
-    encoding.decode(body).0.into_owned()
 }
 
 fn classify(e: reqwest::Error) -> FetchError {
