@@ -4,6 +4,7 @@
 mod cli;
 mod crawl;
 mod deploy;
+mod encoding;
 mod express;
 mod faults;
 mod fleet_ops;

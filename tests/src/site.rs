@@ -1,5 +1,6 @@
 //! A local HTTP site for crawl tests, on 127.0.0.1 and a port of its own: pages, redirects,
-//! errors, flaky and slow pages, and a record of every request it served.
+//! errors, flaky and slow pages, raw bytes in any encoding, and a record of every request it
+//! served.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ pub enum Route {
     },
     /// Answers `then` after `delay`.
     Slow { delay: Duration, then: Box<Route> },
+    /// 200 with these bytes as they are (any encoding), and this `Content-Type`.
+    Bytes { content_type: String, body: Vec<u8> },
 }
 
 pub struct TestSite {
@@ -216,6 +219,17 @@ async fn respond(route: Option<Route>, seen: usize) -> Vec<u8> {
             Some(Route::Slow { delay, then }) => {
                 tokio::time::sleep(delay).await;
                 route = Some(*then);
+            }
+            Some(Route::Bytes { content_type, body }) => {
+                let mut out = http(200, &content_type, "", &[]);
+                // The same head, with the length of the bytes instead of an empty body's.
+                let head = String::from_utf8_lossy(&out).replace(
+                    "Content-Length: 0\r\n",
+                    &format!("Content-Length: {}\r\n", body.len()),
+                );
+                out = head.into_bytes();
+                out.extend_from_slice(&body);
+                return out;
             }
         }
     }
