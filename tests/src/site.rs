@@ -221,13 +221,12 @@ async fn respond(route: Option<Route>, seen: usize) -> Vec<u8> {
                 route = Some(*then);
             }
             Some(Route::Bytes { content_type, body }) => {
-                let mut out = http(200, &content_type, "", &[]);
-                // The same head, with the length of the bytes instead of an empty body's.
-                let head = String::from_utf8_lossy(&out).replace(
-                    "Content-Length: 0\r\n",
-                    &format!("Content-Length: {}\r\n", body.len()),
-                );
-                out = head.into_bytes();
+                let mut out = format!(
+                    "HTTP/1.1 200 X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
                 out.extend_from_slice(&body);
                 return out;
             }

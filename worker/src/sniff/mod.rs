@@ -14,8 +14,9 @@ pub(crate) const PRESCAN_BYTES: usize = 1024;
 /// counts: a browser's tree builder honours one found later ("change the encoding"), and
 /// the detector's guess is only tentative.
 pub(crate) const LATE_META_BYTES: usize = 16 * 1024;
-/// Detection reads at most this much, from just before the first byte that is not ASCII.
-pub(crate) const DETECT_BYTES: usize = 64 * 1024;
+/// Detection reads at most this much, from just before the first byte that is not ASCII:
+/// pages of prose in one encoding, and a few milliseconds of `chardetng` at most.
+pub(crate) const DETECT_BYTES: usize = 16 * 1024;
 /// ASCII context kept before that first byte (for the detector's letter-pair scores).
 const DETECT_CONTEXT: usize = 256;
 
@@ -108,11 +109,25 @@ fn detect(body: &[u8], url: &str) -> &'static Encoding {
     let start = first.saturating_sub(DETECT_CONTEXT);
     let end = body.len().min(start + DETECT_BYTES);
     let window = &body[start..end];
-    let mut detector = chardetng::EncodingDetector::new();
-    detector.feed(window, end == body.len());
     let allow_utf8 = window.iter().any(|&b| b >= 0x80);
+    let whole = end == body.len();
+    if allow_utf8 && is_utf8(window, whole) {
+        // What `chardetng` answers for valid UTF-8 (when it may), without its scoring.
+        return UTF_8;
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(window, whole);
     let tld = tld(url);
     detector.guess(tld.as_deref().map(str::as_bytes), allow_utf8)
+}
+
+/// Whether `window` is UTF-8; a sequence cut by the window's end counts when it is not
+/// the body's end.
+fn is_utf8(window: &[u8], whole: bool) -> bool {
+    match std::str::from_utf8(window) {
+        Ok(_) => true,
+        Err(e) => !whole && e.error_len().is_none(),
+    }
 }
 
 /// The rightmost label of `url`'s host name, lower-case ASCII (Punycode), for the detector;
@@ -250,6 +265,19 @@ mod tests {
         let d = decode(&long, None, "http://example.test/");
         assert_eq!(d.encoding.encoding, UTF_8);
         assert!(d.text.ends_with("\u{FFFD}"), "invalid bytes become U+FFFD");
+    }
+
+    #[test]
+    fn utf8_cut_by_the_window_is_still_utf8() {
+        let text = "é".repeat(DETECT_BYTES);
+        let bytes = text.as_bytes();
+        // A window that ends mid-character with more of the body after it is UTF-8; a body
+        // that ends mid-character is not.
+        assert!(is_utf8(&bytes[..3], false));
+        assert!(!is_utf8(&bytes[..3], true));
+        // "<p>" then two-byte characters: the window ends inside one.
+        let page = format!("<p>{text}");
+        assert_eq!(detect(page.as_bytes(), "http://example.fr/"), UTF_8);
     }
 
     #[test]

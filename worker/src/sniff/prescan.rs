@@ -3,6 +3,8 @@
 //! found the way a browser's prescan finds them (comments and other tags' attributes
 //! skipped, attribute names and values lower-cased, the first usable declaration wins).
 
+use std::collections::HashSet;
+
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252, X_USER_DEFINED};
 
 /// The encoding the first usable `<meta>` declaration in `input` names, with the standard's
@@ -103,12 +105,12 @@ impl Scan<'_> {
 
     /// The attributes of a `<meta>` (`pos` just after `<meta`): its declaration, if usable.
     fn meta(&mut self) -> Result<Option<&'static Encoding>, End> {
-        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut got_pragma = false;
         let mut need_pragma: Option<bool> = None;
         let mut charset = Charset::Null;
         while let Some(attribute) = self.attribute()? {
-            if seen.contains(&attribute.name) {
+            if !seen.insert(attribute.name.clone()) {
                 continue;
             }
             match attribute.name.as_slice() {
@@ -129,7 +131,6 @@ impl Scan<'_> {
                 }
                 _ => {}
             }
-            seen.push(attribute.name);
         }
         let usable = match need_pragma {
             None => false,
