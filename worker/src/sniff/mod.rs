@@ -281,6 +281,38 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_always_decode() {
+        let types = [
+            None,
+            Some("text/html"),
+            Some("text/html; charset=gbk"),
+            Some("text/html; charset=utf-16"),
+            Some("application/json"),
+            Some("text/html; charset=iso-2022-kr"),
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 0..3000 {
+            let len = usize::try_from(next() % 3000).unwrap_or(0);
+            let mut body: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
+            if i % 3 == 0 {
+                // Mostly markup, for the prescan to chew on.
+                let markup = b"<meta charset=\"'/ >!-?abc\x80\xFE";
+                for b in &mut body {
+                    *b = markup[usize::from(*b) % markup.len()];
+                }
+            }
+            let content_type = types[i % types.len()];
+            sniffed(&body, content_type, "http://example.jp/");
+        }
+    }
+
+    #[test]
     fn content_type_parameters() {
         assert_eq!(charset_label("text/html; charset=gbk"), Some("gbk"));
         assert_eq!(

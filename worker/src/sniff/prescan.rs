@@ -291,4 +291,22 @@ mod tests {
             assert_eq!(got, *expected, "{input}");
         }
     }
+
+    #[test]
+    fn input_cut_anywhere_ends_the_scan() {
+        let tricky: &[u8] = br#"<!----><!--><meta/charset='x'><META http-equiv=Content-Type
+            content="a;charset= 'gbk'" content=x><p a="<meta charset=big5>" b=c/><?x><!x></y z
+            ><meta charset = ><meta content='charset="' http-equiv="content-type"><a =b>"#;
+        // The second `<meta>` declares GBK, once its `>` is in.
+        let declared = tricky
+            .windows(10)
+            .position(|w| w == b"content=x>")
+            .map(|at| at + 10)
+            .unwrap_or_default();
+        for end in 0..=tricky.len() {
+            let got = prescan(&tricky[..end]).map(Encoding::name);
+            let want = (end >= declared).then_some("GBK");
+            assert_eq!(got, want, "cut at {end}");
+        }
+    }
 }
