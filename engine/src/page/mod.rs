@@ -57,7 +57,8 @@ pub enum EncodingSource {
     Bom,
     /// The `charset` of the `Content-Type` header.
     Header,
-    /// A `<meta charset>` or `<meta http-equiv="Content-Type">` in the document.
+    /// A `<meta charset>` or `<meta http-equiv="Content-Type">` in the document (or, failing
+    /// those, an XML declaration opening it).
     Meta,
     /// Nothing declared it: detected from the bytes.
     Detected,

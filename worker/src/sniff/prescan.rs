@@ -1,7 +1,9 @@
 //! The HTML standard's "prescan a byte stream to determine its encoding": the `<meta
 //! charset>` and `<meta http-equiv="Content-Type" content="…; charset=…">` declarations,
 //! found the way a browser's prescan finds them (comments and other tags' attributes
-//! skipped, attribute names and values lower-cased, the first usable declaration wins).
+//! skipped, attribute names and values lower-cased, the first usable declaration wins), and
+//! failing those an XML declaration (`<?xml version="1.0" encoding="…"?>`, or its UTF-16
+//! form, at the very start).
 
 use std::collections::HashSet;
 
@@ -56,14 +58,21 @@ impl Scan<'_> {
     }
 
     fn run(&mut self) -> Option<&'static Encoding> {
+        // The standard's "prescan for UTF-16 XML declarations" (the name is not checked).
+        if self.input.starts_with(b"<\0?\0") {
+            return Some(UTF_16LE);
+        }
+        if self.input.starts_with(b"\0<\0?") {
+            return Some(UTF_16BE);
+        }
         while self.pos < self.input.len() {
             match self.step() {
                 Ok(Some(found)) => return Some(found),
                 Ok(None) => self.pos += 1,
-                Err(End) => return None,
+                Err(End) => break,
             }
         }
-        None
+        xml_declaration(self.input)
     }
 
     /// One turn of the standard's loop at `pos`; leaves `pos` on the byte before the next
@@ -242,6 +251,35 @@ fn from_content(content: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
+/// The standard's "get an XML encoding": the `encoding` of an XML declaration that opens
+/// `input`.
+fn xml_declaration(input: &[u8]) -> Option<&'static Encoding> {
+    if !input.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = input.iter().position(|&b| b == b'>')?;
+    let declaration = &input[..end];
+    let mut pos = declaration.windows(8).position(|w| w == b"encoding")? + 8;
+    let skip_controls = |mut pos: usize| {
+        while declaration.get(pos).is_some_and(|&b| b <= 0x20) {
+            pos += 1;
+        }
+        pos
+    };
+    pos = skip_controls(pos);
+    if declaration.get(pos) != Some(&b'=') {
+        return None;
+    }
+    pos = skip_controls(pos + 1);
+    let quote = *declaration.get(pos).filter(|&&q| q == b'"' || q == b'\'')?;
+    let rest = &declaration[pos + 1..];
+    let label = &rest[..rest.iter().position(|&b| b == quote)?];
+    if label.iter().any(|&b| b <= 0x20) {
+        return None;
+    }
+    Encoding::for_label(label).map(override_declared)
+}
+
 /// What a declaration in the document itself may name: a document that can be read far
 /// enough to find the declaration is not UTF-16, and `x-user-defined` is windows-1252.
 pub(super) fn override_declared(found: &'static Encoding) -> &'static Encoding {
@@ -283,6 +321,24 @@ mod tests {
                 Some("KOI8-R"),
             ),
             (r#"<meta charset="bogus"><meta charset=big5>"#, Some("Big5")),
+            // An XML declaration counts when no `<meta>` declares anything.
+            (
+                r#"<?xml version="1.0" encoding='Shift_JIS'?><p>"#,
+                Some("Shift_JIS"),
+            ),
+            (
+                r#"<?xml version="1.0" encoding = "utf-16"?>"#,
+                Some("UTF-8"),
+            ),
+            (
+                r#"<?xml encoding="euc-kr"?><meta charset=big5>"#,
+                Some("Big5"),
+            ),
+            (r#"<?xml encoding="euc kr"?>"#, None),
+            (r#" <?xml encoding="euc-kr"?>"#, None),
+            (r#"<?xml encoding="euc-kr""#, None),
+            ("<\0?\0x\0m\0l\0", Some("UTF-16LE")),
+            ("\0<\0?\0x\0m\0l", Some("UTF-16BE")),
             ("<meta charset=gbk", None),
             ("", None),
         ];
