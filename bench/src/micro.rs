@@ -29,6 +29,7 @@ fn page(body: String) -> Page {
         headers: BTreeMap::from([("content-type".to_owned(), "text/html".to_owned())]),
         body,
         meta: json!({}),
+        ..Page::default()
     }
 }
 

@@ -31,7 +31,7 @@ pub use html::{MAX_ATTRIBUTES, MAX_NODES};
 pub use limits::Limits;
 pub use name::{ModuleName, NameError};
 pub use output::{LinkRequest, ParseOutput};
-pub use page::Page;
+pub use page::{EncodingSource, Page, PageEncoding, join_url};
 pub use plain_data::{MAX_LOG_DATA_BYTES, MAX_OUTPUT_BYTES};
 pub use rule::Rule;
 pub use rules_root::{MAX_SOURCE_BYTES, PathError, RulesRoot, ScanError};

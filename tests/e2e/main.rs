@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod crawl;
 mod deploy;
+mod encoding;
 mod express;
 mod faults;
 mod fetch_policy;

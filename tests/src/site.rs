@@ -1,6 +1,6 @@
 //! A local HTTP site for crawl tests, on 127.0.0.1 (or another loopback address) and a port
-//! of its own: pages, redirects, errors, flaky and slow pages, and a record of every request
-//! it served.
+//! of its own: pages, redirects, errors, flaky and slow pages, raw bytes in any encoding, and
+//! a record of every request it served.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +29,8 @@ pub enum Route {
     },
     /// Answers `then` after `delay`.
     Slow { delay: Duration, then: Box<Route> },
+    /// 200 with these bytes as they are (any encoding), and this `Content-Type`.
+    Bytes { content_type: String, body: Vec<u8> },
 }
 
 pub struct TestSite {
@@ -247,6 +249,16 @@ async fn respond(route: Option<Route>, seen: usize) -> Vec<u8> {
             Some(Route::Slow { delay, then }) => {
                 tokio::time::sleep(delay).await;
                 route = Some(*then);
+            }
+            Some(Route::Bytes { content_type, body }) => {
+                let mut out = format!(
+                    "HTTP/1.1 200 X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                out.extend_from_slice(&body);
+                return out;
             }
         }
     }

@@ -9,7 +9,7 @@ use crawlfleet_engine::{Page, Rule, RuleSet, RulesRoot};
 use serde_json::json;
 
 use crate::cli::CheckRuleArgs;
-use crate::crawl::{resolve, verdicts};
+use crate::crawl::{FoundOn, resolve, verdicts};
 
 pub fn run(args: &CheckRuleArgs) -> ExitCode {
     let started = std::time::Instant::now();
@@ -86,15 +86,18 @@ pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
         if json {
             "application/json"
         } else {
-            "text/html; charset=utf-8"
+            "text/html"
         }
         .to_owned()
     });
+    // Decoded exactly as the fleet decodes what it fetches.
+    let decoded = crate::sniff::decode(&body, Some(&content_type), base.as_str());
     let page = Page {
         url: base.to_string(),
         status: 200,
         headers: BTreeMap::from([("content-type".to_owned(), content_type)]),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: decoded.text,
+        encoding: decoded.encoding,
         meta: meta.clone(),
     };
     let ctx = json!({
@@ -104,7 +107,11 @@ pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
     let output = rule
         .parse(page, &ctx)
         .map_err(|e| (1u8, format!("{} ({})", e, e.reason())))?;
-    let candidates = resolve(output.links, &base, &rule, |name| set.rule(name));
+    let found_on = FoundOn {
+        url: base.clone(),
+        encoding: decoded.encoding.encoding,
+    };
+    let candidates = resolve(output.links, &found_on, &rule, |name| set.rule(name));
     let follow = verdicts(&rule, &candidates, &base, &ctx)
         .map_err(|e| (1u8, format!("follow hook: {e}")))?;
     let links: Vec<serde_json::Value> = candidates
@@ -117,6 +124,10 @@ pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
         "version": rule.version(),
         "sha256": rule.sha256(),
         "label": rule.label(),
+        "encoding": {
+            "name": decoded.encoding.encoding.name(),
+            "source": decoded.encoding.source.label(),
+        },
         "items": output.items,
         "links": links,
     }))

@@ -40,7 +40,9 @@ pub struct CheckRuleArgs {
     /// Job meta passed to the rule, as a JSON object.
     #[arg(long)]
     pub meta: Option<String>,
-    /// Content-Type of the saved page (default: from the file extension).
+    /// Content-Type of the saved page, as the server sent it (default: from the file
+    /// extension, with no charset). The page is decoded as the fleet decodes it: BOM, this
+    /// charset, `<meta>`, detection.
     #[arg(long)]
     pub content_type: Option<String>,
     /// Also print, on stderr, one JSON line with the run's time and peak memory.

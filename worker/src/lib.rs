@@ -16,5 +16,6 @@ pub mod local;
 pub mod priority;
 mod session;
 pub mod shutdown;
+mod sniff;
 pub mod telemetry;
 pub mod usage;

@@ -91,7 +91,8 @@ impl<'a> Meter<'a> {
         let left = u64::from(self.until_check.get());
         if steps < left {
             // Fits: `left - steps` is below `CHECK_EVERY`.
-            self.until_check.set(u32::try_from(left - steps).unwrap_or(1));
+            self.until_check
+                .set(u32::try_from(left - steps).unwrap_or(1));
             return true;
         }
         self.until_check.set(CHECK_EVERY);

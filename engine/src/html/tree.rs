@@ -532,16 +532,16 @@ impl Builder<'_> {
     /// test than the spec's, which can only make the page go to the full parser sooner).
     fn push_formatting(&mut self, id: NodeId) {
         let start = self.formatting.len() - self.since_marker().len();
-        let same: Vec<usize> = self
-            .formatting
+        let mut same = self.formatting[start..]
             .iter()
             .enumerate()
-            .skip(start)
             .filter(|(_, f)| self.same_formatting(**f, id))
-            .map(|(i, _)| i)
-            .collect();
-        if same.len() >= 3 {
-            self.formatting.remove(same[0]);
+            .map(|(i, _)| i + start);
+        let first = same.next();
+        if same.nth(1).is_some()
+            && let Some(first) = first
+        {
+            self.formatting.remove(first);
         }
         self.formatting.push(id);
     }

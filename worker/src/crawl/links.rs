@@ -13,6 +13,14 @@ use url::Url;
 use super::normalize;
 use super::pipeline::Pipeline;
 
+/// The page links were found on: the base they resolve against and the encoding their
+/// queries are percent-encoded in (the page's, as browsers do).
+#[derive(Debug, Clone)]
+pub(crate) struct FoundOn {
+    pub(crate) url: Url,
+    pub(crate) encoding: &'static encoding_rs::Encoding,
+}
+
 /// A link resolved against its page and normalised for the rule it targets.
 pub(crate) struct Candidate {
     pub(crate) url: Url,
@@ -20,12 +28,12 @@ pub(crate) struct Candidate {
     pub(crate) meta: serde_json::Value,
 }
 
-/// Resolves `links` found on `page_url` by `rule`: each is normalised with the `keep_query` of
+/// Resolves `links` found on `page` by `rule`: each is normalised with the `keep_query` of
 /// the rule it targets (`rule` itself unless the link names another). Links that are not
 /// http(s) URLs are dropped (and logged at debug level).
 pub(crate) fn resolve(
     links: Vec<LinkRequest>,
-    page_url: &Url,
+    page: &FoundOn,
     rule: &Rule,
     rule_of: impl Fn(&str) -> Option<Arc<Rule>>,
 ) -> Vec<Candidate> {
@@ -39,7 +47,7 @@ pub(crate) fn resolve(
             .settings()
             .keep_query
             .clone();
-        match normalize(&link.url, Some(page_url), keep.as_deref()) {
+        match normalize(&link.url, Some(&page.url), keep.as_deref(), page.encoding) {
             Some(url) => out.push(Candidate {
                 url,
                 rule: target,
@@ -71,13 +79,13 @@ pub(crate) fn verdicts(
     }
 }
 
-/// The follow-up jobs for `links` found on `page_url` (where `job`'s URL led) by `job`.
+/// The follow-up jobs for `links` found on `found_on` (where `job`'s URL led) by `job`.
 pub(super) async fn follow_ups(
     pipeline: &Pipeline,
     store: &RuleStore,
     rule: &Arc<Rule>,
     job: &Job,
-    page_url: &Url,
+    found_on: &FoundOn,
     links: Vec<LinkRequest>,
     ctx: serde_json::Value,
 ) -> anyhow::Result<Vec<Job>> {
@@ -88,9 +96,9 @@ pub(super) async fn follow_ups(
     if links.is_empty() || job.depth >= max_depth {
         return Ok(Vec::new());
     }
-    // Links resolve against the page; the crawl stays on the job's host.
-    let candidates = resolve(links, page_url, rule, |name| store.rule(name));
-    let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| page_url.clone());
+    // Links resolve against the page (in its encoding); the crawl stays on the job's host.
+    let candidates = resolve(links, found_on, rule, |name| store.rule(name));
+    let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| found_on.url.clone());
     let pinned = Arc::clone(rule);
     let span = tracing::Span::current();
     let (candidates, asked) = tokio::task::spawn_blocking(move || {

@@ -10,7 +10,7 @@ mod pipeline;
 mod url_norm;
 
 pub(crate) use dedup::Dedup;
-pub(crate) use links::{resolve, verdicts};
+pub(crate) use links::{FoundOn, resolve, verdicts};
 pub(crate) use outcome::Outcome;
 pub(crate) use pipeline::{CrawlSettings, Pipeline};
 pub(crate) use url_norm::normalize;

@@ -56,7 +56,7 @@ impl Pipeline {
         info!(rule_sha256 = %rule.sha256(), attempt = job.attempt, "job started");
 
         let keep = rule.settings().keep_query.clone();
-        let Some(url) = normalize(&job.url, None, keep.as_deref()) else {
+        let Some(url) = normalize(&job.url, None, keep.as_deref(), encoding_rs::UTF_8) else {
             return Outcome::dead(
                 "invalid_url",
                 format!("`{}` is not an http(s) URL", job.url),
@@ -97,11 +97,16 @@ impl Pipeline {
         }
 
         let page_url = url::Url::parse(&fetched.url).unwrap_or(url);
+        let found_on = links::FoundOn {
+            url: page_url.clone(),
+            encoding: fetched.encoding.encoding,
+        };
         let page = Page {
             url: fetched.url,
             status: fetched.status,
             headers: fetched.headers,
             body: fetched.body,
+            encoding: fetched.encoding,
             meta: job.meta.clone(),
         };
         let ctx = json!({
@@ -129,7 +134,7 @@ impl Pipeline {
         };
 
         let follow_ups =
-            match links::follow_ups(self, store, &rule, job, &page_url, output.links, ctx).await {
+            match links::follow_ups(self, store, &rule, job, &found_on, output.links, ctx).await {
                 Ok(jobs) => jobs,
                 Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
             };

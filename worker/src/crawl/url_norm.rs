@@ -1,35 +1,72 @@
 //! URL normalisation before dedup: fragment dropped, host lower-cased, default port removed,
-//! and only the query parameters that the rule says matter, in a stable order.
+//! and only the query parameters that the rule says matter, in a stable order. A query keeps
+//! its bytes: one a GBK page percent-encoded in GBK stays GBK.
 
+use encoding_rs::Encoding;
 use url::Url;
+use url::form_urlencoded::byte_serialize;
 
-/// `href` resolved against `base` and normalised; `None` when it is not an http(s) URL.
+/// `href` resolved against `base` (its query percent-encoded in `encoding`, the encoding of
+/// the page it is on, as browsers do) and normalised; `None` when it is not an http(s) URL.
 pub(crate) fn normalize(
     href: &str,
     base: Option<&Url>,
     keep_query: Option<&[String]>,
+    encoding: &'static Encoding,
 ) -> Option<Url> {
-    let href = href.trim();
-    let mut url = match base {
-        Some(base) => base.join(href).ok()?,
-        None => Url::parse(href).ok()?,
-    };
+    let mut url = Url::parse(&crawlfleet_engine::join_url(base, href, encoding)?).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
     }
     url.set_fragment(None);
-    let mut pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| keep_query.is_none_or(|keep| keep.iter().any(|q| q == k)))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = url
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .filter(|(k, _)| keep_query.is_none_or(|keep| keep.iter().any(|q| q.as_bytes() == k)))
         .collect();
     pairs.sort();
     if pairs.is_empty() {
         url.set_query(None);
     } else {
-        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let (k, v): (String, String) =
+                    (byte_serialize(k).collect(), byte_serialize(v).collect());
+                format!("{k}={v}")
+            })
+            .collect();
+        url.set_query(Some(&query.join("&")));
     }
     Some(url)
+}
+
+/// One `application/x-www-form-urlencoded` name or value as bytes (`+` is a space, `%XX` a
+/// byte), whatever encoding they are in.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if hex(i + 1).is_some() && hex(i + 2).is_some() => {
+                let (hi, lo) = (hex(i + 1).unwrap_or(0), hex(i + 2).unwrap_or(0));
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -56,8 +93,53 @@ mod tests {
             ("http://[::1", None, None),
         ];
         for (href, keep, expected) in cases {
-            let got = normalize(href, base.as_ref(), *keep).map(|u| u.to_string());
+            let got =
+                normalize(href, base.as_ref(), *keep, encoding_rs::UTF_8).map(|u| u.to_string());
             assert_eq!(got.as_deref(), *expected, "{href}");
+        }
+    }
+
+    #[test]
+    fn a_query_keeps_the_encoding_of_its_page() {
+        let base = Url::parse("http://shop.test/c/").ok();
+        let keep = ["q".to_owned()];
+        let cases: &[(&'static Encoding, &str, Option<&[String]>, &str)] = &[
+            // Encoded in GBK from the page's text, kept as GBK, sorted and filtered by bytes.
+            (
+                encoding_rs::GBK,
+                "s?z=1&q=中文 书",
+                None,
+                "http://shop.test/c/s?q=%D6%D0%CE%C4+%CA%E9&z=1",
+            ),
+            (
+                encoding_rs::GBK,
+                "s?z=1&q=中文",
+                Some(&keep),
+                "http://shop.test/c/s?q=%D6%D0%CE%C4",
+            ),
+            // Already percent-encoded bytes are not re-read as UTF-8.
+            (
+                encoding_rs::UTF_8,
+                "http://shop.test/s?q=%D6%D0",
+                None,
+                "http://shop.test/s?q=%D6%D0",
+            ),
+            (
+                encoding_rs::UTF_8,
+                "s?q=中文&a",
+                None,
+                "http://shop.test/c/s?a=&q=%E4%B8%AD%E6%96%87",
+            ),
+            (
+                encoding_rs::UTF_8,
+                "s?q=%zz%4",
+                None,
+                "http://shop.test/c/s?q=%25zz%254",
+            ),
+        ];
+        for (encoding, href, keep, expected) in cases {
+            let got = normalize(href, base.as_ref(), *keep, encoding).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), Some(*expected), "{href}");
         }
     }
 }

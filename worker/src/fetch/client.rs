@@ -1,5 +1,6 @@
 //! The HTTP client (reqwest on rustls, resolving through the destination policy, following
-//! no redirect itself) and one request: a response read under a size cap, or a redirect.
+//! no redirect itself) and one request: a response read under a size cap (decoded by
+//! `crate::sniff`), or a redirect.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,10 +98,16 @@ pub(super) async fn get(
         }
         body.extend_from_slice(&chunk);
     }
+    let decoded = crate::sniff::decode(
+        &body,
+        headers.get("content-type").map(String::as_str),
+        &final_url,
+    );
     Ok(Answer::Response(Fetched {
         url: final_url,
         status,
-        body: decode(&body, headers.get("content-type")),
+        body: decoded.text,
+        encoding: decoded.encoding,
         headers,
     }))
 }
@@ -113,20 +120,6 @@ fn too_large(max: usize) -> FetchError {
         FetchReason::BodyTooLarge,
         format!("the body is larger than {max} bytes"),
     )
-}
-
-/// The body as text, in the charset the response declares (UTF-8 otherwise).
-fn decode(body: &[u8], content_type: Option<&String>) -> String {
-    let label = content_type
-        .and_then(|ct| {
-            ct.split(';')
-                .find_map(|p| p.trim().strip_prefix("charset="))
-        })
-        .map(|c| c.trim_matches('"'));
-    let encoding = label
-        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
-    encoding.decode(body).0.into_owned()
 }
 
 fn classify(e: reqwest::Error) -> FetchError {

@@ -28,7 +28,9 @@ pub(crate) struct Fetched {
     pub(crate) url: String,
     pub(crate) status: u16,
     pub(crate) headers: BTreeMap<String, String>,
+    /// The body decoded as a browser decodes it (`crate::sniff`).
     pub(crate) body: String,
+    pub(crate) encoding: crawlfleet_engine::PageEncoding,
 }
 
 /// Why a fetch produced no response; `label` is the reason a failed job carries.
