@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crawlfleet_bus::message::{Decode, Item, Job};
-use crawlfleet_tests::{Route, TestBroker, TestSite, WorkerProc, run_publisher};
+use crawlfleet_tests::{TestBroker, TestSite, WorkerProc, run_publisher};
 use serde_json::Value;
 
 const SECOND: Duration = Duration::from_secs(1);

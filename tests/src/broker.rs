@@ -331,6 +331,10 @@ impl TestBroker {
     /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`,
     /// whose failure fails the test). Never empty: the job queue this broker declared is
     /// always listed, so `.all(..)` over the counts cannot pass on a listing that failed.
+    ///
+    /// A classic queue (a worker's control queue) reports its count as it is now; a quorum
+    /// queue (the job queue) reports the count of its last statistics tick, up to 5 s old:
+    /// for those, use [`TestBroker::assert_nothing_unacked`].
     pub async fn unacked(&self) -> BTreeMap<String, u64> {
         let prefix = self.prefix.clone();
         let jobs = self.topology().jobs_queue();
@@ -357,8 +361,11 @@ impl TestBroker {
     }
 
     /// Asserts that no queue of this prefix holds an unacknowledged message (the job queue
-    /// among them, so the listing is known not to be empty).
+    /// among them, so the listing is known not to be empty). It first waits one statistics
+    /// interval of the broker, so that the quorum job queue's count is from after the call
+    /// (at once, a job unacked now can still be listed as acked).
     pub async fn assert_nothing_unacked(&self) {
+        tokio::time::sleep(crate::rabbitmqctl::statistics_interval().await).await;
         let unacked = self.unacked().await;
         assert!(unacked.values().all(|n| *n == 0), "unacked: {unacked:?}");
     }

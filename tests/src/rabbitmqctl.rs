@@ -57,3 +57,26 @@ pub(crate) fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// How often the broker refreshes the counts `list_queues` reports (its
+/// `collect_statistics_interval`), plus a margin.
+pub(crate) async fn statistics_interval() -> std::time::Duration {
+    static INTERVAL: tokio::sync::OnceCell<std::time::Duration> =
+        tokio::sync::OnceCell::const_new();
+    *INTERVAL
+        .get_or_init(|| async {
+            let said = rabbitmqctl(vec![
+                "eval".into(),
+                "application:get_env(rabbit, collect_statistics_interval).".into(),
+            ])
+            .await;
+            // `{ok,5000}`, or `undefined` for the default.
+            let ms: u64 = said
+                .trim()
+                .strip_prefix("{ok,")
+                .and_then(|s| s.strip_suffix('}'))
+                .map_or(5000, |n| n.parse().expect("an interval in ms"));
+            std::time::Duration::from_millis(ms + 500)
+        })
+        .await
+}
