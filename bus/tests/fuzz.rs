@@ -2,9 +2,10 @@
 //! valid messages must decode or fail with a `DecodeError` — never panic, never overflow the
 //! stack, never allocate beyond the size caps.
 
+use crawlfleet_bus::DecodeError;
 use crawlfleet_bus::message::{
-    ControlMessage, Decode, Encode, Item, Job, ModuleState, Ping, Pong, ReloadReply, ReloadStatus,
-    Reply, RuleUpdate, SyncMarker,
+    ControlMessage, Decode, Encode, Item, Job, MAX_CONTROL_BYTES, MAX_JOB_BYTES, MAX_REPLY_BYTES,
+    ModuleState, Ping, Pong, ReloadReply, ReloadStatus, Reply, RuleUpdate, SyncMarker,
 };
 
 /// xorshift64*: deterministic, so a failure names its iteration.
@@ -181,17 +182,79 @@ fn decoders_never_panic_on_random_or_mutated_bodies() {
     }
 }
 
+/// Every decoder's verdict on `body`: (decoder, accepted).
+fn verdicts(body: &[u8]) -> [(&'static str, bool); 4] {
+    [
+        ("control", ControlMessage::decode(body).is_ok()),
+        ("reply", Reply::decode(body).is_ok()),
+        ("job", Job::decode(body).is_ok()),
+        ("item", Item::decode(body).is_ok()),
+    ]
+}
+
 #[test]
 fn deep_nesting_and_huge_numbers_are_errors_not_crashes() {
+    // Unclosed nesting, and nesting past serde_json's limit of 128: no decoder accepts them.
     for depth in [100, 1_000, 100_000] {
         let mut body = br#"{"type":"update","module":"#.to_vec();
         body.extend(std::iter::repeat_n(b'[', depth));
-        decode_all(&body);
+        for (decoder, ok) in verdicts(&body) {
+            assert!(!ok, "{decoder} accepted unclosed nesting {depth} deep");
+        }
+    }
+    for (depth, valid) in [(100, true), (1_000, false), (100_000, false)] {
         let mut job = br#"{"id":"j","url":"u","rule":"r","crawl":"c","meta":"#.to_vec();
         job.extend(std::iter::repeat_n(b'[', depth));
         job.extend(std::iter::repeat_n(b']', depth));
         job.push(b'}');
-        decode_all(&job);
+        assert_eq!(
+            Job::decode(&job).is_ok(),
+            valid,
+            "a job with meta {depth} deep"
+        );
     }
-    decode_all(br#"{"type":"update","module":"a","path":"a.lua","version":1e400,"push_id":"p"}"#);
+    let huge = br#"{"type":"update","module":"a","path":"a.lua","version":1e400,"push_id":"p"}"#;
+    for (decoder, ok) in verdicts(huge) {
+        assert!(!ok, "{decoder} accepted version 1e400");
+    }
+}
+
+/// A valid body padded with spaces to `len` bytes (still valid JSON).
+fn padded(body: &[u8], len: usize) -> Vec<u8> {
+    let mut out = body.to_vec();
+    out.resize(len, b' ');
+    out
+}
+
+#[test]
+fn bodies_over_the_cap_are_refused_before_parsing() {
+    // (decoder, cap, a valid body, decode): at the cap the padded body decodes, one byte over
+    // it is refused as too large, though it is the same valid message.
+    type DecodeFn = fn(&[u8]) -> Result<(), DecodeError>;
+    let seeds = seeds();
+    let cases: [(&str, usize, &[u8], DecodeFn); 4] = [
+        ("control", MAX_CONTROL_BYTES, &seeds[0], |b| {
+            ControlMessage::decode(b).map(drop)
+        }),
+        ("reply", MAX_REPLY_BYTES, &seeds[5], |b| {
+            Reply::decode(b).map(drop)
+        }),
+        ("job", MAX_JOB_BYTES, &seeds[3], |b| {
+            Job::decode(b).map(drop)
+        }),
+        ("item", 16 * 1024 * 1024, &seeds[4], |b| {
+            Item::decode(b).map(drop)
+        }),
+    ];
+    for (decoder, cap, body, decode) in cases {
+        assert_eq!(decode(&padded(body, cap)), Ok(()), "{decoder} at its cap");
+        assert_eq!(
+            decode(&padded(body, cap + 1)),
+            Err(DecodeError::TooLarge {
+                len: cap + 1,
+                max: cap
+            }),
+            "{decoder} one byte over its cap"
+        );
+    }
 }

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 const SECOND: Duration = Duration::from_secs(1);
 const REDIS: &str = "redis://127.0.0.1:6379/";
+/// What a worker logs for a body on the express lane that is not a message.
+const GARBAGE: &str = "garbage on the express lane (ignored; the broker's copy is reported)";
 
 fn rule(tag: &str) -> String {
     format!(
@@ -140,7 +142,7 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
         &["--express-url", "redis://127.0.0.1:1/"],
     )
     .await;
-    let up = WorkerProc::start(&broker.prefix, rules.path(), &["--express-url", REDIS]).await;
+    let mut up = WorkerProc::start(&broker.prefix, rules.path(), &["--express-url", REDIS]).await;
     down.ready().await;
     up.ready().await;
     down.wait_for(
@@ -153,15 +155,22 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
         .await;
 
     let lane = ExpressLane::new(REDIS, broker.topology()).expect("lane");
+    // Garbage, a non-update (a ping: ignored quietly), then garbage again, which the lane
+    // delivers after the ping: three garbage lines mean all four were handled.
     for garbage in [
         &b"not json"[..],
         b"{\"type\":\"update\"}",
         b"{\"type\":\"ping\",\"ping_id\":\"x\"}",
+        b"\xff\xfe",
     ] {
         assert_eq!(lane.publish(garbage).await.expect("publish"), 1);
     }
-    up.wait_count("garbage on the express lane", 2, 5 * SECOND)
-        .await;
+    let garbage = up.wait_count(GARBAGE, 3, 5 * SECOND).await;
+    assert_eq!(garbage.len(), 3, "{}", up.dump());
+    for event in ["rule reloaded", "rule reload failed"] {
+        assert!(up.events(event).is_empty(), "{}", up.dump());
+    }
+    assert!(up.alive(), "{}", up.dump());
 
     // A module that fails as it loads, through both lanes: refused by both workers, reported,
     // nothing replaced.

@@ -2,11 +2,11 @@
 //! broker restarted, pushes missed while down or disconnected, hostile rules at job time,
 //! and garbage on every queue. The broker restart runs alone (`TestBroker::exclusive`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crawlfleet_bus::message::{ControlMessage, Job, Ping, Reply};
+use crawlfleet_bus::message::{ControlMessage, Item, Job, Ping, Reply};
 use crawlfleet_tests::{
     Route, RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher,
     tag_and_version,
@@ -128,30 +128,38 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
     let w = WorkerProc::start(
         &broker.prefix,
         rules.path(),
-        &["--reconnect-min-ms", "3000", "--reconnect-max-ms", "3000"],
+        &["--reconnect-min-ms", "10000", "--reconnect-max-ms", "10000"],
     )
     .await;
     w.ready().await;
+    let bound = w.events("control queue bound").len();
 
     broker.close_worker_connection(&w.id).await;
     w.wait_for("broker session lost; reconnecting", |_| true, 10 * SECOND)
         .await;
+    let lost = std::time::Instant::now();
     // Pushed while the worker is disconnected: its control queue is gone with the connection.
     broker
         .send_control_raw(&push_body("shop.a", &rule("v1"), 1), "missed")
         .await;
 
+    // Not at once: the backoff (10 s, jittered down by at most half) comes first. Closing the
+    // lost connections before it takes at most 2 s each, so without it the worker would be
+    // back within 4.5 s.
+    w.wait_count("control queue bound", bound + 1, 30 * SECOND)
+        .await;
+    let waited = lost.elapsed();
+    assert!(
+        waited >= Duration::from_millis(4500),
+        "reconnected {waited:?} after the loss, before the backoff"
+    );
     w.wait_for(
         "caught up with the history",
         |v| v["applied"] == 1,
         20 * SECOND,
     )
     .await;
-    let deadline = tokio::time::Instant::now() + 10 * SECOND;
-    while w.events("worker ready").len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "{}", w.dump());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    w.wait_count("worker ready", 2, 10 * SECOND).await;
     assert_eq!(
         versions(&mut broker, "shop.a", 1).await,
         [(w.id.clone(), 1)]
@@ -208,6 +216,14 @@ async fn a_worker_down_during_a_push_runs_it_before_its_first_job() {
     broker.cleanup().await;
 }
 
+/// Adds each item's id under its page's last path segment.
+fn record(got: &mut BTreeMap<String, BTreeSet<String>>, items: Vec<Item>) {
+    for item in items {
+        let page = item.url.rsplit('/').next().unwrap_or_default().to_owned();
+        got.entry(page).or_default().insert(item.id);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_restarting_mid_crawl_loses_nothing() {
     let mut broker = TestBroker::exclusive("restart").await;
@@ -239,10 +255,9 @@ async fn the_broker_restarting_mid_crawl_loses_nothing() {
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
-    let mut got: BTreeSet<String> = BTreeSet::new();
-    for item in broker.items(1, 30 * SECOND).await {
-        got.insert(item.url.rsplit('/').next().unwrap_or_default().to_owned());
-    }
+    // Page → the ids its items carried (a redelivered page must repeat its id).
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    record(&mut got, broker.items(1, 30 * SECOND).await);
     assert_eq!(got.len(), 1, "the crawl had not started");
 
     broker.restart_broker(3 * SECOND).await;
@@ -272,7 +287,7 @@ async fn the_broker_restarting_mid_crawl_loses_nothing() {
     ]
     .into();
     let deadline = tokio::time::Instant::now() + 90 * SECOND;
-    while got.iter().map(String::as_str).collect::<BTreeSet<_>>() != expected {
+    while got.keys().map(String::as_str).collect::<BTreeSet<_>>() != expected {
         if tokio::time::Instant::now() > deadline {
             let flaky: Vec<String> = workers
                 .iter()
@@ -289,9 +304,12 @@ async fn the_broker_restarting_mid_crawl_loses_nothing() {
                 flaky.join("\n")
             );
         }
-        for item in broker.items(1, 2 * SECOND).await {
-            got.insert(item.url.rsplit('/').next().unwrap_or_default().to_owned());
-        }
+        record(&mut got, broker.items(1, 2 * SECOND).await);
+    }
+    // Duplicates (jobs redelivered across the restart) carry the id of the first copy.
+    record(&mut got, broker.items(usize::MAX, 2 * SECOND).await);
+    for (page, ids) in &got {
+        assert_eq!(ids.len(), 1, "{page}: items with different ids {ids:?}");
     }
     for w in &mut workers {
         assert!(w.alive(), "{}", w.dump());
@@ -350,23 +368,30 @@ async fn a_job_past_its_deadline_is_failed_and_settled() {
     let w = WorkerProc::start(
         &broker.prefix,
         rules.path(),
-        &["--job-deadline-s", "1", "--max-attempts", "1"],
+        &["--job-deadline-s", "1", "--max-attempts", "2"],
     )
     .await;
     w.ready().await;
     broker
         .enqueue(&[page_job("j-late", site.url("/slow"), "shop.a")])
         .await;
-    let dead = broker.dead_letters(1, 8 * SECOND).await;
-    let reason = dead
-        .first()
-        .map(|(_, h)| h["x-crawlfleet-reason"].clone())
-        .unwrap_or_default();
-    assert!(
-        reason.starts_with("deadline_exceeded"),
+    // Attempt 1 runs out (1 s) and is retried (1 s later); attempt 2 runs out and is the last.
+    let dead = broker.dead_letters(1, 15 * SECOND).await;
+    let headers = dead.first().map(|(_, h)| h.clone()).unwrap_or_default();
+    assert_eq!(
+        headers.get("x-crawlfleet-reason").map(String::as_str),
+        Some("deadline_exceeded (gave up after 2 attempts)"),
         "{dead:?}\n{}",
         w.dump()
     );
-    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    let retried = w.events("job will be retried");
+    assert_eq!(retried.len(), 1, "{}", w.dump());
+    assert_eq!(retried[0]["reason"], "deadline_exceeded", "{}", w.dump());
+    assert_eq!(
+        dead[0].0["attempt"], 1,
+        "the dead letter is the retried job"
+    );
+    assert_eq!(broker.depth(&broker.topology().jobs_queue()).await, 0);
+    broker.assert_nothing_unacked().await;
     broker.cleanup().await;
 }

@@ -1,6 +1,7 @@
 //! Fleet operations as an operator runs them: status and drift, targeted and canary pushes,
 //! promote, history and rollback, and signed pushes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
@@ -103,58 +104,61 @@ async fn status_shows_versions_and_drift_after_a_targeted_push() {
     broker.cleanup().await;
 }
 
+/// Worker ids and a push id fixed so that a 34 % canary chooses some workers and not others.
+/// The expected choice is written down from the rule (the first 8 bytes of
+/// sha256("<worker>\n<push id>"), big-endian, modulo 10 000, under 3 400), not computed by
+/// the code the worker runs: w-one 42 and w-two 2047 are in, w-three 3940 is out.
+const CANARY_PUSH: &str = "p-canary-34";
+const CANARY_WORKERS: [(&str, bool); 3] = [("w-one", true), ("w-two", true), ("w-three", false)];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it() {
-    let broker = TestBroker::new("canary").await;
+    let mut broker = TestBroker::new("canary").await;
     let rules = RulesDir::new(&broker.prefix);
     rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 3, &[]).await;
-    let file = rules.scratch("a.lua", &rule("canary"));
-    let push = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--canary",
-            "34%",
-            "--wait",
-        ],
-    )
-    .await;
-    let push_id = push
-        .stdout
-        .split("(push ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("push id in the output")
-        .to_owned();
-    let canary = Targets {
-        workers: Vec::new(),
-        canary_percent: Some(34.0),
+    let mut workers = Vec::new();
+    for (id, _) in CANARY_WORKERS {
+        workers.push(WorkerProc::start(&broker.prefix, rules.path(), &["--worker-id", id]).await);
+    }
+    for w in &workers {
+        w.ready().await;
+    }
+    let canary = RuleUpdate {
+        targets: Some(Targets {
+            workers: Vec::new(),
+            canary_percent: Some(34.0),
+        }),
+        ..update(&rule("canary"), 1, CANARY_PUSH)
     };
-    let mut chosen: Vec<(String, u64)> = workers
-        .iter()
-        .map(|w| {
-            (
-                w.id.clone(),
-                if canary.selects(&w.id, &push_id) {
-                    1
-                } else {
-                    0
-                },
-            )
+    broker
+        .send_control(&ControlMessage::Update(canary), CANARY_PUSH)
+        .await;
+    let replies = broker.replies(CANARY_WORKERS.len(), 10 * SECOND).await;
+    assert_eq!(replies.len(), CANARY_WORKERS.len(), "{replies:?}");
+    let got: BTreeMap<String, ReloadStatus> = replies
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::Reload(r) => Some((r.worker, r.status)),
+            Reply::Pong(_) => None,
         })
         .collect();
+    let expected: BTreeMap<String, ReloadStatus> = CANARY_WORKERS
+        .iter()
+        .map(|(id, chosen)| {
+            let status = if *chosen {
+                ReloadStatus::Applied
+            } else {
+                ReloadStatus::Skipped
+            };
+            ((*id).to_owned(), status)
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let mut chosen: Vec<(String, u64)> = CANARY_WORKERS
+        .iter()
+        .map(|(id, chosen)| ((*id).to_owned(), u64::from(*chosen)))
+        .collect();
     chosen.sort();
-    let n = chosen.iter().filter(|(_, v)| *v == 1).count();
-    assert!(
-        push.stdout.contains(&format!("applied {n}/{n}")),
-        "{}",
-        push.stdout
-    );
-    // Exit 0 only when every chosen worker applied it; a canary that chose none applied nothing.
-    assert_eq!(push.code, if n > 0 { 0 } else { 1 }, "{push:?}");
     assert_eq!(
         versions(&status_json(&broker.prefix).await, "shop.a"),
         chosen
@@ -163,8 +167,11 @@ async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it()
     let promote = run_publisher(&broker.prefix, &["promote", "shop.a", "--wait"]).await;
     assert_eq!(promote.code, 0, "{promote:?}");
     assert!(promote.stdout.contains("applied 3/3"), "{}", promote.stdout);
-    let after = versions(&status_json(&broker.prefix).await, "shop.a");
-    assert!(after.iter().all(|(_, v)| *v == 2), "{after:?}");
+    let promoted: Vec<(String, u64)> = chosen.into_iter().map(|(id, _)| (id, 2)).collect();
+    assert_eq!(
+        versions(&status_json(&broker.prefix).await, "shop.a"),
+        promoted
+    );
     let check = run_publisher(&broker.prefix, &["status", "--check"]).await;
     assert_eq!(check.code, 0, "{check:?}");
     broker.cleanup().await;
@@ -307,7 +314,7 @@ async fn with_keys_only_correctly_signed_newer_pushes_apply() {
         w.dump()
     );
     // Every refusal was settled by rejecting: nothing unacked, and still the signed version.
-    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    broker.assert_nothing_unacked().await;
     let out = run_publisher(&broker.prefix, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(versions(&status, "shop.a"), [(w.id.clone(), applied_v)]);

@@ -245,7 +245,7 @@ async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
         "published twice"
     );
     assert!(broker.dead_letters(1, SECOND).await.is_empty());
-    assert!(broker.unacked().await.values().all(|n| *n == 0));
+    broker.assert_nothing_unacked().await;
     assert_session_kept(&mut w);
     broker.cleanup().await;
 }

@@ -11,6 +11,8 @@ use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 use crawlfleet_bus::message::{ControlMessage, Decode, Item, Job, Raw, Reply};
 use crawlfleet_bus::{Bus, Inbox, JobQueueType, Outbox, ReplyTo, Topology};
 
+use crate::rabbitmqctl::{close_connection, rabbitmqctl, regex_escape};
+
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// Tests share the broker; the one that restarts it takes this exclusively.
@@ -37,6 +39,8 @@ pub struct TestBroker {
     outbox: Outbox,
     replies: Inbox<Reply>,
     items: Option<Inbox<Item>>,
+    /// Policies set by the test, cleared at cleanup.
+    policies: Vec<String>,
     cleaned: bool,
     _hold: Hold,
 }
@@ -80,6 +84,7 @@ impl TestBroker {
             outbox,
             replies,
             items: None,
+            policies: Vec::new(),
             cleaned: false,
             _hold: hold,
         }
@@ -216,12 +221,27 @@ impl TestBroker {
             .collect()
     }
 
-    /// Takes dead letters (body as JSON, headers) until `n` arrived or `timeout` passed.
+    /// Takes dead letters (body as JSON, `null` when it is not JSON, headers) until `n`
+    /// arrived or `timeout` passed.
     pub async fn dead_letters(
         &mut self,
         n: usize,
         timeout: Duration,
     ) -> Vec<(serde_json::Value, BTreeMap<String, String>)> {
+        self.dead_letters_raw(n, timeout)
+            .await
+            .into_iter()
+            .map(|(raw, headers)| (serde_json::from_slice(&raw).unwrap_or_default(), headers))
+            .collect()
+    }
+
+    /// Takes dead letters (body bytes exactly as they were dead-lettered, headers) until `n`
+    /// arrived or `timeout` passed.
+    pub async fn dead_letters_raw(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
         let queue = self.topology().dead_queue();
         let mut inbox: Inbox<Raw> = self
             .bus
@@ -231,44 +251,69 @@ impl TestBroker {
         let got = take(&mut inbox, n, timeout).await;
         let _ = inbox.cancel().await;
         got.into_iter()
-            .map(|(_, raw, headers)| {
-                let body = serde_json::from_slice(&raw).unwrap_or_default();
-                (body, headers.into_iter().collect())
-            })
+            .map(|(_, raw, headers)| (raw, headers.into_iter().collect()))
             .collect()
     }
 
-    /// Closes a worker's broker connection from the broker's side
+    /// Closes a worker's control connection from the broker's side
     /// (`rabbitmqctl close_connection`), found by its connection name.
     pub async fn close_worker_connection(&self, worker_id: &str) {
-        let name = format!("crawlfleet worker {worker_id}");
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new("rabbitmqctl")
-                .args([
-                    "-q",
-                    "list_connections",
-                    "pid",
-                    "client_properties",
-                    "--no-table-headers",
-                ])
-                .output()
-                .expect("rabbitmqctl");
-            let text = String::from_utf8_lossy(&out.stdout);
-            let pid = text
-                .lines()
-                // The control connection, not the worker's "… jobs" connection.
-                .find(|l| l.contains(&name) && !l.contains(&format!("{name} jobs")))
-                .and_then(|l| l.split_whitespace().next())
-                .unwrap_or_else(|| panic!("no connection named {name}: {text}"))
-                .to_owned();
-            let status = Command::new("rabbitmqctl")
-                .args(["-q", "close_connection", &pid, "closed by a fault test"])
-                .status()
-                .expect("rabbitmqctl close_connection");
-            assert!(status.success(), "close_connection failed");
-        })
-        .await
-        .expect("join");
+        close_connection(format!("crawlfleet worker {worker_id}")).await;
+    }
+
+    /// Closes a worker's job connection (jobs, items, follow-ups, retries, dead letters) from
+    /// the broker's side.
+    pub async fn close_worker_jobs_connection(&self, worker_id: &str) {
+        close_connection(format!("crawlfleet worker {worker_id} jobs")).await;
+    }
+
+    /// Sets a RabbitMQ policy on exactly `queue` (`rabbitmqctl set_policy`, removed again by
+    /// `clear_queue_policy` or when this broker is dropped) and waits until the queue has it.
+    pub async fn set_queue_policy(&mut self, queue: &str, definition: &serde_json::Value) {
+        let name = format!("{}-{}", self.prefix, self.policies.len());
+        let pattern = format!("^{}$", regex_escape(queue));
+        let definition = definition.to_string();
+        rabbitmqctl(vec![
+            "set_policy".into(),
+            "--apply-to".into(),
+            "queues".into(),
+            "--priority".into(),
+            "1000".into(),
+            name.clone(),
+            pattern,
+            definition,
+        ])
+        .await;
+        self.policies.push(name.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = rabbitmqctl(vec![
+                "list_queues".into(),
+                "name".into(),
+                "policy".into(),
+                "--no-table-headers".into(),
+            ])
+            .await;
+            let applied = out.lines().any(|l| {
+                let mut parts = l.split_whitespace();
+                parts.next() == Some(queue) && parts.next() == Some(name.as_str())
+            });
+            if applied {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "policy {name} never applied to {queue}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes every policy `set_queue_policy` set.
+    pub async fn clear_queue_policies(&mut self) {
+        for name in std::mem::take(&mut self.policies) {
+            rabbitmqctl(vec!["clear_policy".into(), name]).await;
+        }
     }
 
     /// Stops the broker's application for `down`, then starts it again (exclusive tests only).
@@ -277,46 +322,52 @@ impl TestBroker {
             matches!(self._hold, Hold::Exclusive(_)),
             "restart_broker needs TestBroker::exclusive"
         );
-        let ctl = |args: &'static [&'static str]| {
-            tokio::task::spawn_blocking(move || {
-                let status = Command::new("rabbitmqctl")
-                    .args(args)
-                    .status()
-                    .expect("rabbitmqctl");
-                assert!(status.success(), "rabbitmqctl {args:?} failed");
-            })
-        };
-        ctl(&["-q", "stop_app"]).await.expect("join");
+        rabbitmqctl(vec!["stop_app".into()]).await;
         tokio::time::sleep(down).await;
-        ctl(&["-q", "start_app"]).await.expect("join");
-        ctl(&["-q", "await_startup"]).await.expect("join");
+        rabbitmqctl(vec!["start_app".into()]).await;
+        rabbitmqctl(vec!["await_startup".into()]).await;
     }
 
-    /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`).
+    /// Unacknowledged message counts of this prefix's queues, by name (via `rabbitmqctl`,
+    /// whose failure fails the test). Never empty: the job queue this broker declared is
+    /// always listed, so `.all(..)` over the counts cannot pass on a listing that failed.
+    ///
+    /// A classic queue (a worker's control queue) reports its count as it is now; a quorum
+    /// queue (the job queue) reports the count of its last statistics tick, up to 5 s old:
+    /// for those, use [`TestBroker::assert_nothing_unacked`].
     pub async fn unacked(&self) -> BTreeMap<String, u64> {
         let prefix = self.prefix.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new("rabbitmqctl")
-                .args([
-                    "-q",
-                    "list_queues",
-                    "name",
-                    "messages_unacknowledged",
-                    "--no-table-headers",
-                ])
-                .output()
-                .expect("rabbitmqctl");
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| {
-                    let mut parts = l.split_whitespace();
-                    let (name, n) = (parts.next()?, parts.next()?.parse().ok()?);
-                    name.starts_with(&prefix).then(|| (name.to_owned(), n))
-                })
-                .collect()
-        })
-        .await
-        .expect("join")
+        let jobs = self.topology().jobs_queue();
+        let listed = rabbitmqctl(vec![
+            "list_queues".into(),
+            "name".into(),
+            "messages_unacknowledged".into(),
+            "--no-table-headers".into(),
+        ])
+        .await;
+        let counts: BTreeMap<String, u64> = listed
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let (name, n) = (parts.next()?, parts.next()?.parse().ok()?);
+                name.starts_with(&prefix).then(|| (name.to_owned(), n))
+            })
+            .collect();
+        assert!(
+            counts.contains_key(&jobs),
+            "rabbitmqctl did not list the job queue {jobs}: {counts:?}"
+        );
+        counts
+    }
+
+    /// Asserts that no queue of this prefix holds an unacknowledged message (the job queue
+    /// among them, so the listing is known not to be empty). It first waits one statistics
+    /// interval of the broker, so that the quorum job queue's count is from after the call
+    /// (at once, a job unacked now can still be listed as acked).
+    pub async fn assert_nothing_unacked(&self) {
+        tokio::time::sleep(crate::rabbitmqctl::statistics_interval().await).await;
+        let unacked = self.unacked().await;
+        assert!(unacked.values().all(|n| *n == 0), "unacked: {unacked:?}");
     }
 
     /// Messages ready for delivery in `queue`, now.
@@ -326,6 +377,7 @@ impl TestBroker {
 
     /// Deletes every durable exchange and queue of this prefix.
     pub async fn cleanup(mut self) {
+        self.clear_queue_policies().await;
         crate::worker::kill_all(&self.prefix);
         delete_redis_keys(&self.prefix);
         let _ = self.bus.delete_topology().await;
@@ -339,6 +391,11 @@ impl Drop for TestBroker {
     fn drop(&mut self) {
         if self.cleaned {
             return;
+        }
+        for name in std::mem::take(&mut self.policies) {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "clear_policy", &name])
+                .status();
         }
         crate::worker::kill_all(&self.prefix);
         delete_redis_keys(&self.prefix);
@@ -373,7 +430,11 @@ async fn take<T: Decode>(
     while got.len() < n {
         match tokio::time::timeout_at(deadline, inbox.next()).await {
             Ok(Some(Ok(incoming))) => {
-                let _ = incoming.settle.ack().await;
+                incoming
+                    .settle
+                    .ack()
+                    .await
+                    .expect("ack a message the test took");
                 let message = incoming
                     .message
                     .unwrap_or_else(|e| panic!("undecodable message: {e}"));

@@ -4,6 +4,7 @@
 mod bins;
 mod broker;
 mod job;
+mod rabbitmqctl;
 mod rules_dir;
 mod site;
 mod worker;

@@ -149,7 +149,8 @@ impl WorkerProc {
             .collect()
     }
 
-    /// Waits until at least `n` lines with `message` were captured and returns them all.
+    /// Waits until at least `n` lines with `message` were captured and returns them all;
+    /// panics with the log if fewer came within `timeout`.
     ///
     /// The log reaches the test through a pipe, so a reply that came over AMQP can arrive
     /// before the line the worker wrote just before sending it: count with this, not `events`.
@@ -157,8 +158,16 @@ impl WorkerProc {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let seen = self.events(message);
-            if seen.len() >= n || tokio::time::Instant::now() > deadline {
+            if seen.len() >= n {
                 return seen;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "worker {} logged `{message}` {} time(s), not {n}; its log:\n{}",
+                    self.id,
+                    seen.len(),
+                    self.dump()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -209,14 +218,14 @@ impl WorkerProc {
     /// Sends SIGTERM, then SIGINT once the drain has begun, and waits for the exit code.
     pub async fn terminate_twice(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        signal(&pid, "-TERM");
         self.wait_for(
             "shutdown requested; draining (signal again to exit now)",
             |_| true,
             Duration::from_secs(10),
         )
         .await;
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        signal(&pid, "-INT");
         let status = tokio::task::spawn_blocking(move || {
             let status = self.child.wait();
             status.ok().and_then(|s| s.code())
@@ -233,13 +242,22 @@ impl WorkerProc {
     /// Sends SIGTERM and waits for the exit code.
     pub async fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        signal(&pid, "-TERM");
         let status = tokio::task::spawn_blocking(move || {
             let status = self.child.wait();
             status.ok().and_then(|s| s.code())
         });
         status.await.ok().flatten()
     }
+}
+
+/// Sends `sig` (`-TERM`, `-INT`) to `pid`; a `kill` that fails fails the test.
+fn signal(pid: &str, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {sig} {pid} failed: {status}");
 }
 
 impl Drop for WorkerProc {
