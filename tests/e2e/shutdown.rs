@@ -44,8 +44,6 @@ async fn sigterm_lets_the_job_in_flight_finish_and_exits_0() {
 /// The drained job must be acked before the connection closes: otherwise the broker puts
 /// it back and another worker runs it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: the drained job's ack goes out on a job channel already closing (lapin: \
-            `invalid channel state: Closing`), so the broker requeues the finished job"]
 async fn sigterm_acks_the_job_it_drained() {
     let mut broker = TestBroker::new("sigtermack").await;
     let (code, _site) = sigterm_mid_job(&broker).await;

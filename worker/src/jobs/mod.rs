@@ -18,6 +18,10 @@ use tracing::{Instrument, info_span, warn};
 use crate::app::Worker;
 use deliveries::Verdict;
 
+/// The longest the job channel is kept open after the consumer stopped, for the jobs in
+/// flight to ack (the drain's grace is shorter).
+const HOLD_INBOX_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub(crate) async fn run(
     worker: Arc<Worker>,
     mut inbox: Inbox<Job>,
@@ -35,6 +39,14 @@ pub(crate) async fn run(
                 if let Err(e) = inbox.cancel().await {
                     warn!(cause = %e, "cannot cancel the job consumer");
                 }
+                // The jobs still running ack through the inbox's channel: dropping it now
+                // would close the channel under them, and the broker would run them again.
+                // It is kept until the drain ends (bounded, should the tracker never close).
+                let drained = tracker.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(HOLD_INBOX_AFTER_STOP, drained.wait()).await;
+                    drop(inbox);
+                });
                 return Ok(());
             }
             _ = outbox_lost.cancelled() => bail!("the broker closed the job outbox's channel"),
