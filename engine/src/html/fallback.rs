@@ -80,14 +80,7 @@ impl Building {
 
     fn node(&mut self, data: Data) -> NodeId {
         let id = NodeId::try_from(self.nodes.len()).unwrap_or(NONE - 1);
-        self.nodes.push(Node {
-            parent: NONE,
-            first_child: NONE,
-            last_child: NONE,
-            next: NONE,
-            prev: NONE,
-            data,
-        });
+        self.nodes.push(Node::detached(data));
         id
     }
 

@@ -63,6 +63,20 @@ struct Node {
     data: Data,
 }
 
+impl Node {
+    /// A node linked to nothing yet.
+    fn detached(data: Data) -> Node {
+        Node {
+            parent: NONE,
+            first_child: NONE,
+            last_child: NONE,
+            next: NONE,
+            prev: NONE,
+            data,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Data {
     Document,

@@ -63,6 +63,9 @@ struct Builder<'a> {
     after_pre: bool,
     /// Set when the page needs the full parser.
     full: bool,
+    /// A `<table>` has been inserted: until then every token is in body (no table mode to
+    /// look for).
+    saw_table: bool,
     /// Attributes repeated `<html>` and `<body>` tags add, written to the arena once at the
     /// end: merging in place would copy the element's list again at every repetition.
     merged: Vec<Merged>,
@@ -96,6 +99,7 @@ pub(super) fn build(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Stop> {
         form: NONE,
         after_pre: false,
         full: false,
+        saw_table: false,
         dom: Dom {
             source,
             nodes,
@@ -164,14 +168,7 @@ fn is_space(b: u8) -> bool {
 impl Builder<'_> {
     fn new_node(&mut self, data: Data) -> NodeId {
         let id = NodeId::try_from(self.dom.nodes.len()).unwrap_or(NONE - 1);
-        self.dom.nodes.push(Node {
-            parent: NONE,
-            first_child: NONE,
-            last_child: NONE,
-            next: NONE,
-            prev: NONE,
-            data,
-        });
+        self.dom.nodes.push(Node::detached(data));
         id
     }
 
@@ -410,6 +407,9 @@ impl Builder<'_> {
 
     /// The insertion mode, from the current node.
     fn mode(&self) -> Mode {
+        if !self.saw_table {
+            return Mode::Body;
+        }
         match self.current_tag() {
             Tag::Table => Mode::Table,
             Tag::Tbody | Tag::Thead | Tag::Tfoot => Mode::Section,
@@ -670,6 +670,7 @@ impl Builder<'_> {
         if tag == Tag::Form {
             self.form = id;
         }
+        self.saw_table |= tag == Tag::Table;
         if tag.is_void() || (self_closing && foreign) || self.open.len() >= MAX_DEPTH {
             return None;
         }
