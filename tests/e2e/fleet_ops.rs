@@ -7,9 +7,9 @@ use std::time::Duration;
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
 use crawlfleet_bus::signature;
 use crawlfleet_tests::{
-    RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher, tag_and_version,
+    RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher, sha256,
+    shop_a_update, tag_and_version,
 };
-use sha2::Digest;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -128,7 +128,7 @@ async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it()
             workers: Vec::new(),
             canary_percent: Some(34.0),
         }),
-        ..update(&rule("canary"), 1, CANARY_PUSH)
+        ..shop_a_update(&rule("canary"), 1, CANARY_PUSH)
     };
     broker
         .send_control(&ControlMessage::Update(canary), CANARY_PUSH)
@@ -225,25 +225,6 @@ async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
     broker.cleanup().await;
 }
 
-fn sha256(text: &str) -> String {
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn update(source: &str, version: u64, push_id: &str) -> RuleUpdate {
-    RuleUpdate {
-        module: "shop.a".to_owned(),
-        path: "shop/a.lua".to_owned(),
-        source: Some(source.to_owned()),
-        sha256: Some(sha256(source)),
-        version,
-        push_id: push_id.to_owned(),
-        ..RuleUpdate::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_only_correctly_signed_newer_pushes_apply() {
     let mut broker = TestBroker::new("signed").await;
@@ -274,11 +255,11 @@ async fn with_keys_only_correctly_signed_newer_pushes_apply() {
     assert_eq!(out.code, 0, "{out:?}");
     let applied_v = 1;
 
-    let mut old_signed = update(&rule("old"), applied_v, "p-old");
+    let mut old_signed = shop_a_update(&rule("old"), applied_v, "p-old");
     signature::sign(&mut old_signed, &key, &broker.prefix).expect("sign");
-    let mut wrong = update(&rule("evil"), 10, "p-wrong");
+    let mut wrong = shop_a_update(&rule("evil"), 10, "p-wrong");
     signature::sign(&mut wrong, &stranger, &broker.prefix).expect("sign");
-    let mut tampered = update(&rule("fine"), 11, "p-tamper");
+    let mut tampered = shop_a_update(&rule("fine"), 11, "p-tamper");
     signature::sign(&mut tampered, &key, &broker.prefix).expect("sign");
     let evil = rule("evil");
     tampered.sha256 = Some(sha256(&evil));
@@ -286,7 +267,7 @@ async fn with_keys_only_correctly_signed_newer_pushes_apply() {
     let cases: Vec<(&str, RuleUpdate, &str)> = vec![
         (
             "unsigned",
-            update(&rule("evil"), 12, "p-unsigned"),
+            shop_a_update(&rule("evil"), 12, "p-unsigned"),
             "signature",
         ),
         ("signed by an unknown key", wrong, "signature"),

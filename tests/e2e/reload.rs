@@ -5,19 +5,11 @@ use std::time::Duration;
 
 use crawlfleet_bus::message::{ControlMessage, Job, Ping, ReloadStatus, Reply, RuleUpdate};
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher,
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, sha256,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 pub(crate) fn rule(tag: &str) -> String {
     format!(

@@ -9,9 +9,8 @@ use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, T
 use crawlfleet_bus::signature::{self, SigningKey};
 use crawlfleet_tests::{
     RulesDir, TestBroker, WorkerProc, one_job, publisher, run_publisher, run_worker_until_exit,
-    tag_and_version,
+    shop_a_update, tag_and_version,
 };
-use sha2::Digest;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -19,25 +18,6 @@ fn rule(tag: &str) -> String {
     format!(
         "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
     )
-}
-
-fn sha256(text: &str) -> String {
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn update(source: &str, version: u64, push_id: &str) -> RuleUpdate {
-    RuleUpdate {
-        module: "shop.a".to_owned(),
-        path: "shop/a.lua".to_owned(),
-        source: Some(source.to_owned()),
-        sha256: Some(sha256(source)),
-        version,
-        push_id: push_id.to_owned(),
-        ..RuleUpdate::default()
-    }
 }
 
 fn keys() -> (String, String, SigningKey) {
@@ -106,15 +86,15 @@ async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on
 
     // Injected by a broker client (to the workers and into the history): an unsigned v2
     // and a v41 canary for everyone signed by a stranger's key.
-    let unsigned = update(&rule("evil-unsigned"), 2, "p-evil-unsigned");
-    let mut forged = update(&rule("evil-stranger"), 41, "p-evil-stranger");
+    let unsigned = shop_a_update(&rule("evil-unsigned"), 2, "p-evil-unsigned");
+    let mut forged = shop_a_update(&rule("evil-stranger"), 41, "p-evil-stranger");
     forged.targets = Some(Targets {
         workers: Vec::new(),
         canary_percent: Some(100.0),
     });
     signature::sign(&mut forged, &stranger, &broker.prefix).expect("sign");
     // And a module of which only an injected entry exists.
-    let mut lone = update(&rule("evil-lone"), 3, "p-evil-lone");
+    let mut lone = shop_a_update(&rule("evil-lone"), 3, "p-evil-lone");
     lone.module = "shop.b".to_owned();
     lone.path = "shop/b.lua".to_owned();
     lone.targets = forged.targets.clone();
@@ -229,7 +209,7 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
     }
 
     // A canary for a1 alone, signed for fleet A: a1 applies it, a2 skips it.
-    let mut canary = update(&rule("canary"), 1, "p-canary");
+    let mut canary = shop_a_update(&rule("canary"), 1, "p-canary");
     canary.targets = Some(Targets {
         workers: vec![a1.id.clone()],
         canary_percent: None,
@@ -265,7 +245,7 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
 
     // A push signed for fleet A applies there, and is refused when replayed into fleet B,
     // which trusts the same key.
-    let mut everyone = update(&rule("fleet-a"), 2, "p-fleet-a");
+    let mut everyone = shop_a_update(&rule("fleet-a"), 2, "p-fleet-a");
     signature::sign(&mut everyone, &key, &fleet_a.prefix).expect("sign");
     let message = ControlMessage::Update(everyone);
     fleet_a.send_control(&message, "fleet-a").await;
@@ -321,7 +301,7 @@ async fn an_absurd_version_in_the_history_does_not_stop_the_next_push() {
         Some(&(ReloadStatus::Failed, Some("decode".to_owned()))),
         "{got:?}"
     );
-    let cap = update(&rule("cap"), RuleUpdate::MAX_VERSION, "p-cap");
+    let cap = shop_a_update(&rule("cap"), RuleUpdate::MAX_VERSION, "p-cap");
     broker
         .send_control(&ControlMessage::Update(cap), "cap")
         .await;

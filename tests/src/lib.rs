@@ -7,6 +7,7 @@ mod job;
 mod rabbitmqctl;
 mod rules_dir;
 mod site;
+mod update;
 mod worker;
 
 pub use bins::{CliOutput, publisher, run_publisher, run_worker_until_exit, worker};
@@ -14,4 +15,5 @@ pub use broker::{AMQP_URL, TestBroker};
 pub use job::{one_job, page_job, tag_and_version};
 pub use rules_dir::RulesDir;
 pub use site::{Reserved, Route, TestSite, http_get};
+pub use update::{sha256, shop_a_update};
 pub use worker::WorkerProc;
