@@ -84,9 +84,7 @@ impl Budget {
 
     /// The interrupt check: an error once the deadline has passed.
     pub(crate) fn check(&self) -> mlua::Result<mlua::VmState> {
-        let deadline = self.deadline_ns.load(Ordering::Acquire);
-        if deadline != 0 && now_ns() > deadline {
-            self.tripped.store(true, Ordering::Relaxed);
+        if self.expired() {
             return Err(mlua::Error::runtime(format!(
                 "time budget of {} ms exceeded",
                 self.budget_ms()

@@ -199,29 +199,20 @@ impl Builder<'_> {
     /// the few attributes real tags carry, a set for the many a hostile one can.
     fn copy_attrs(&mut self, raw: &[RawAttr]) -> (u32, u32) {
         let start = self.dom.attrs.len();
-        if raw.len() <= SCAN_ATTRS {
-            for a in raw {
-                let name = &self.src[a.name.range()];
-                let seen = self.dom.attrs[start..]
+        let mut names = (raw.len() > SCAN_ATTRS).then(|| HashSet::with_capacity(raw.len()));
+        for a in raw {
+            let name = &self.src[a.name.range()];
+            let seen = match &mut names {
+                Some(names) => !names.insert(name.as_bytes().to_ascii_lowercase()),
+                None => self.dom.attrs[start..]
                     .iter()
-                    .any(|b| self.src[b.name.range()].eq_ignore_ascii_case(name));
-                if !seen {
-                    self.dom.attrs.push(Attr {
-                        name: a.name,
-                        value: a.value,
-                    });
-                }
-            }
-        } else {
-            let mut seen = HashSet::with_capacity(raw.len());
-            for a in raw {
-                let name = self.src[a.name.range()].as_bytes().to_ascii_lowercase();
-                if seen.insert(name) {
-                    self.dom.attrs.push(Attr {
-                        name: a.name,
-                        value: a.value,
-                    });
-                }
+                    .any(|b| self.src[b.name.range()].eq_ignore_ascii_case(name)),
+            };
+            if !seen {
+                self.dom.attrs.push(Attr {
+                    name: a.name,
+                    value: a.value,
+                });
             }
         }
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -335,13 +326,14 @@ impl Builder<'_> {
             return;
         }
         let bytes = &self.src.as_bytes()[span.range()];
+        let current = self.current_tag();
         // A script that opens `<!--` is read in the tokenizer's escaped states, where
         // `<script>` and `</script>` nest: the full parser's work.
-        if self.current_tag() == Tag::Script && memchr::memmem::find(bytes, b"<!--").is_some() {
+        if current == Tag::Script && memchr::memmem::find(bytes, b"<!--").is_some() {
             self.full = true;
             return;
         }
-        if self.body == NONE && self.current_tag().raw_text().is_none() {
+        if self.body == NONE && current.raw_text().is_none() {
             // Before the body, white space goes into the head while it is open, into
             // `<html>` after it, and nowhere before it. Other text starts the body.
             let skip = bytes
@@ -372,7 +364,7 @@ impl Builder<'_> {
             }
             return;
         }
-        if self.current_tag().raw_text().is_none() && self.needs_reconstruction() {
+        if current.raw_text().is_none() && self.needs_reconstruction() {
             self.full = true;
             return;
         }
