@@ -69,11 +69,24 @@ struct Builder<'a> {
     /// Attributes repeated `<html>` and `<body>` tags add, written to the arena once at the
     /// end: merging in place would copy the element's list again at every repetition.
     merged: Vec<Merged>,
-    open: Vec<NodeId>,
+    /// The stack of open elements, each with what the per-token checks read of it.
+    open: Vec<Open>,
     html: NodeId,
     head: NodeId,
     /// `NONE` until the body starts: before it, head content goes into `<head>`.
     body: NodeId,
+}
+
+/// An open element and what the per-token checks read of it, kept beside its id so that
+/// they read no node.
+#[derive(Clone, Copy)]
+struct Open {
+    id: NodeId,
+    tag: Tag,
+    /// Inside `<svg>` or `<math>`.
+    foreign: bool,
+    /// A `<td>` or `<th>` is open below, with no `<table>`, `<template>` or `<html>` between.
+    in_cell: bool,
 }
 
 /// An element's attributes as repeated tags extend them, with their names in lower case.
@@ -188,11 +201,32 @@ impl Builder<'_> {
     }
 
     fn current(&self) -> Option<NodeId> {
-        self.open.last().copied()
+        self.open.last().map(|o| o.id)
     }
 
     fn current_tag(&self) -> Tag {
-        self.current().map_or(Tag::Other, |id| self.dom.tag(id))
+        self.open.last().map_or(Tag::Other, |o| o.tag)
+    }
+
+    /// Pushes `id`, a `tag` element just inserted, on the stack of open elements; its
+    /// `foreign` flag is the one `insert` gave it (the current node has not changed since).
+    fn push_open(&mut self, id: NodeId, tag: Tag) {
+        let foreign = matches!(tag, Tag::Svg | Tag::Math) || self.in_foreign();
+        let in_cell = match tag {
+            Tag::Td | Tag::Th => true,
+            Tag::Html | Tag::Table | Tag::Template => false,
+            _ => self.open.last().is_some_and(|o| o.in_cell),
+        };
+        self.open.push(Open {
+            id,
+            tag,
+            foreign,
+            in_cell,
+        });
+    }
+
+    fn is_open(&self, id: NodeId) -> bool {
+        self.open.iter().any(|o| o.id == id)
     }
 
     /// Copies a tag's attributes into the arena, the first of each name winning: a scan for
@@ -241,7 +275,7 @@ impl Builder<'_> {
     fn implied(&mut self, tag: Tag) -> NodeId {
         let parent = self.current().unwrap_or(Dom::ROOT);
         let id = self.insert(parent, tag, Span::EMPTY, (0, 0));
-        self.open.push(id);
+        self.push_open(id, tag);
         id
     }
 
@@ -344,7 +378,7 @@ impl Builder<'_> {
                 let space = Span::new(span.start as usize, span.start as usize + skip);
                 if self.head != NONE && self.current() == Some(self.head) {
                     self.append_text(self.head, space);
-                } else if self.head != NONE && !self.open.contains(&self.head) {
+                } else if self.head != NONE && !self.is_open(self.head) {
                     self.append_text(self.html, space);
                 }
             }
@@ -384,7 +418,7 @@ impl Builder<'_> {
         if self.formatting.is_empty() {
             return false;
         }
-        self.since_marker().iter().any(|f| !self.open.contains(f))
+        self.since_marker().iter().any(|&f| !self.is_open(f))
     }
 
     /// The list of active formatting elements after its last marker.
@@ -407,9 +441,7 @@ impl Builder<'_> {
             Tag::Tbody | Tag::Thead | Tag::Tfoot => Mode::Section,
             Tag::Tr => Mode::Row,
             // A cell leaves a marker on the formatting list while it is open.
-            _ if self.formatting.contains(&NONE)
-                && self.in_table_scope(|t| matches!(t, Tag::Td | Tag::Th)) =>
-            {
+            _ if self.open.last().is_some_and(|o| o.in_cell) && self.formatting.contains(&NONE) => {
                 Mode::Cell
             }
             _ => Mode::Body,
@@ -585,7 +617,7 @@ impl Builder<'_> {
             Tag::Html => {
                 if self.html == NONE {
                     self.html = self.insert(Dom::ROOT, tag, name, attrs);
-                    self.open.push(self.html);
+                    self.push_open(self.html, tag);
                 } else {
                     self.merge_attrs(self.html, attrs);
                 }
@@ -596,7 +628,7 @@ impl Builder<'_> {
                 if self.head == NONE {
                     self.open.truncate(1);
                     self.head = self.insert(self.html, tag, name, attrs);
-                    self.open.push(self.head);
+                    self.push_open(self.head, tag);
                 }
                 return None;
             }
@@ -610,7 +642,7 @@ impl Builder<'_> {
                         self.open.pop();
                     }
                     self.body = self.insert(self.html, tag, name, attrs);
-                    self.open.push(self.body);
+                    self.push_open(self.body, tag);
                 } else {
                     self.merge_attrs(self.body, attrs);
                 }
@@ -666,7 +698,7 @@ impl Builder<'_> {
         if tag.is_void() || (self_closing && foreign) || self.open.len() >= MAX_DEPTH {
             return None;
         }
-        self.open.push(id);
+        self.push_open(id, tag);
         if tag.is_formatting() {
             self.push_formatting(id);
         }
@@ -695,7 +727,7 @@ impl Builder<'_> {
             return None;
         }
         // Its text and end tag come next; the element is current until then.
-        self.open.push(id);
+        self.push_open(id, tag);
         tag.raw_text().map(|_| TextMode::UntilEndTag)
     }
 
@@ -728,7 +760,7 @@ impl Builder<'_> {
     /// `div` or `p` comes first.
     fn close_list_item(&mut self, items: &[Tag]) {
         for i in (0..self.open.len()).rev() {
-            let t = self.dom.tag(self.open[i]);
+            let t = self.open[i].tag;
             if items.contains(&t) {
                 self.open.truncate(i);
                 return;
@@ -748,8 +780,8 @@ impl Builder<'_> {
     /// Whether an element `want` accepts is open, not hidden behind a scope boundary (or one
     /// of `also`).
     fn in_scope(&self, want: impl Fn(Tag) -> bool, also: &[Tag]) -> bool {
-        for &id in self.open.iter().rev() {
-            let t = self.dom.tag(id);
+        for o in self.open.iter().rev() {
+            let t = o.tag;
             if want(t) {
                 return true;
             }
@@ -762,8 +794,8 @@ impl Builder<'_> {
 
     /// Whether an element `want` accepts is open inside the nearest table (or at all).
     fn in_table_scope(&self, want: impl Fn(Tag) -> bool) -> bool {
-        for &id in self.open.iter().rev() {
-            let t = self.dom.tag(id);
+        for o in self.open.iter().rev() {
+            let t = o.tag;
             if want(t) {
                 return true;
             }
@@ -777,16 +809,14 @@ impl Builder<'_> {
     /// Whether the current node is inside `<svg>` or `<math>`, where `<x/>` closes itself.
     fn in_foreign(&self) -> bool {
         // Elements inside `<svg>`/`<math>` are marked as they are inserted.
-        self.current()
-            .and_then(|id| self.dom.element(id))
-            .is_some_and(|e| e.foreign)
+        self.open.last().is_some_and(|o| o.foreign)
     }
 
     /// Pops up to and including the nearest element `want` accepts; never `<html>`.
     fn pop_until(&mut self, want: impl Fn(Tag) -> bool) {
         while self.open.len() > 1 {
-            let Some(id) = self.open.pop() else { return };
-            if want(self.dom.tag(id)) {
+            let Some(o) = self.open.pop() else { return };
+            if want(o.tag) {
                 return;
             }
         }
@@ -891,11 +921,11 @@ impl Builder<'_> {
 
     /// Whether `node` is open with no scope boundary above it.
     fn node_in_scope(&self, node: NodeId) -> bool {
-        for &id in self.open.iter().rev() {
-            if id == node {
+        for o in self.open.iter().rev() {
+            if o.id == node {
                 return true;
             }
-            if self.dom.tag(id).bounds_scope() {
+            if o.tag.bounds_scope() {
                 return false;
             }
         }
@@ -906,8 +936,12 @@ impl Builder<'_> {
     /// is current, or only ordinary elements are open inside it); the others, where elements
     /// are moved and reopened, go to the full parser.
     fn end_formatting(&mut self, tag: Tag, name: Span) {
-        if let Some(current) = self.current()
-            && self.dom.tag(current) == tag
+        if let Some(&Open {
+            id: current,
+            tag: t,
+            ..
+        }) = self.open.last()
+            && t == tag
             && !self.formatting.contains(&current)
         {
             self.open.pop();
@@ -922,17 +956,14 @@ impl Builder<'_> {
             return self.end_any_other(tag, name);
         };
         let element = self.formatting[pos];
-        let Some(at) = self.open.iter().position(|&o| o == element) else {
+        let Some(at) = self.open.iter().position(|o| o.id == element) else {
             self.formatting.remove(pos);
             return;
         };
         if !self.node_in_scope(element) {
             return;
         }
-        if self.open[at + 1..]
-            .iter()
-            .any(|&o| self.dom.tag(o).is_special())
-        {
+        if self.open[at + 1..].iter().any(|o| o.tag.is_special()) {
             self.full = true;
             return;
         }
@@ -945,20 +976,21 @@ impl Builder<'_> {
     fn end_any_other(&mut self, tag: Tag, name: Span) {
         let name = &self.src[name.range()];
         for i in (1..self.open.len()).rev() {
-            let id = self.open[i];
-            let Some(e) = self.dom.element(id) else {
-                continue;
-            };
+            let o = self.open[i];
             let same = if tag == Tag::Other {
-                e.tag == Tag::Other && self.src[e.name.range()].eq_ignore_ascii_case(name)
+                o.tag == Tag::Other
+                    && self
+                        .dom
+                        .element(o.id)
+                        .is_some_and(|e| self.src[e.name.range()].eq_ignore_ascii_case(name))
             } else {
-                e.tag == tag
+                o.tag == tag
             };
             if same {
                 self.open.truncate(i);
                 return;
             }
-            if e.tag.is_special() {
+            if o.tag.is_special() {
                 return;
             }
         }
