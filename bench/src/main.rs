@@ -7,6 +7,7 @@ mod cpu;
 mod crawl;
 mod fleet;
 mod micro;
+mod phases;
 mod pool;
 mod reload;
 mod site;
