@@ -7,6 +7,7 @@ mod cpu;
 mod crawl;
 mod fleet;
 mod micro;
+mod phases;
 mod pool;
 mod reload;
 mod site;
@@ -70,7 +71,9 @@ enum What {
         /// rule extracting what `shop.product` does).
         #[arg(long, value_enum, default_value_t = workload::Pages::Tiny)]
         pages: workload::Pages,
-        /// Also keep this run in DIR under a name of its own, for `storm-pool`.
+        /// Also keep this run in DIR under a name of its own, for `storm-pool` (directories
+        /// under `bench/results/` are not committed: `storm-pool DIR --save NAME` pools them
+        /// into one file that is).
         #[arg(long, value_name = "DIR")]
         keep_in: Option<PathBuf>,
     },
@@ -89,13 +92,20 @@ enum What {
         no_pushes: bool,
         #[arg(long, value_enum, default_value_t = workload::Pages::Tiny)]
         pages: workload::Pages,
-        /// Also keep this run in DIR under a name of its own.
+        /// Also keep this run in DIR under a name of its own, as `storm` does.
         #[arg(long, value_name = "DIR")]
         keep_in: Option<PathBuf>,
     },
-    /// Pools the storm runs (or storm-cpu runs) kept in DIR: storms and A/A rounds, each
-    /// mean with its 95 % confidence interval, and the difference.
-    StormPool { dir: PathBuf },
+    /// Pools the storm runs (or storm-cpu runs) kept in each DIR (or saved in a pooled file):
+    /// storms and A/A rounds, each mean with its 95 % confidence interval, and the difference.
+    StormPool {
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+        /// Also save the summary and every run pooled in `bench/results/NAME.json`, one file
+        /// that can be committed and pooled again in place of the directories.
+        #[arg(long, value_name = "NAME")]
+        save: Option<String>,
+    },
     /// One worker crawls a generated shop: pages/s, CPU per 1000 pages, RSS, correctness.
     Crawl {
         #[arg(long, default_value_t = 10_000)]
@@ -303,12 +313,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             report_storm(&r, no_pushes, keep_in.as_deref(), mode, pages)
         }
-        What::StormPool { dir } => {
-            let pooled = pool::read(&dir)?;
+        What::StormPool { paths, save: name } => {
+            let runs = pool::runs(&paths)?;
+            let pooled = pool::pool(&runs)?;
             let r = pool::summary(&pooled);
             pool::print(&pooled, &r);
             println!("{}", serde_json::to_string_pretty(&r)?);
-            Ok(())
+            match name {
+                Some(name) => save(&name, &pool::pooled(&r, runs)),
+                None => Ok(()),
+            }
         }
         What::Micro => {
             let r = tokio::task::spawn_blocking(micro::run).await??;

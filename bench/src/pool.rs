@@ -1,13 +1,14 @@
 //! Pooling storm runs: every round of every run kept with `storm --keep-in DIR` (or
-//! `storm-cpu --keep-in DIR`), storms and A/A rounds apart, with the mean, its 95 %
+//! `storm-cpu --keep-in DIR`, or saved together in one file by `storm-pool --save`), storms
+//! and A/A rounds apart, with the mean, its 95 %
 //! confidence interval, and the difference between the two. One run's rounds cannot place
 //! a storm within a few points on a machine whose A/A rounds spread by ±10 %; many runs
 //! together can say how far they do. `storm-cpu` runs are pooled twice: the whole machine's
 //! CPU, and the fleet's own (the broker's and the workers'), without the harness beside it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// What each round of the runs in a directory measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,23 +90,59 @@ fn fleet_rounds(run: &Value) -> Option<Vec<f64>> {
     Some(crate::storm_cpu::storm_vs_neighbours(&fleet))
 }
 
-/// The storm rounds and the A/A rounds found in the run files of `dir`, all of one measure.
-pub fn read(dir: &Path) -> anyhow::Result<Pool> {
+/// The kept runs at `paths`, by name: each path a directory of run files, as `--keep-in`
+/// leaves them, or a pooled file, as `storm-pool --save` writes them (its runs under `runs`).
+/// A run found twice is an error, not a double weight.
+pub fn runs(paths: &[PathBuf]) -> anyhow::Result<Map<String, Value>> {
+    let mut runs = Map::new();
+    for path in paths {
+        let found: Vec<(String, Value)> = if path.is_dir() {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(path)? {
+                let file = entry?.path();
+                if file.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let name = file.file_name().unwrap_or_default().to_string_lossy();
+                found.push((name.into_owned(), read_json(&file)?));
+            }
+            found
+        } else {
+            let pooled = read_json(path)?;
+            let Some(runs) = pooled["runs"].as_object() else {
+                anyhow::bail!(
+                    "{}: not a directory of runs nor a pooled file",
+                    path.display()
+                );
+            };
+            runs.clone().into_iter().collect()
+        };
+        for (name, run) in found {
+            anyhow::ensure!(
+                runs.insert(name.clone(), run).is_none(),
+                "{name}: the same run twice in {}",
+                path.display()
+            );
+        }
+    }
+    Ok(runs)
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    serde_json::from_slice(&std::fs::read(path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The storm rounds and the A/A rounds of `runs` (by name), all of one measure.
+pub fn pool(runs: &Map<String, Value>) -> anyhow::Result<Pool> {
     let (mut storms, mut aa) = (Rounds::default(), Rounds::default());
     let (mut fleet_storms, mut fleet_aa) = (Rounds::default(), Rounds::default());
     let mut measure = None;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let run: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-        let this = Measure::of(&run)
-            .ok_or_else(|| anyhow::anyhow!("{}: not a storm run", path.display()))?;
+    for (name, run) in runs {
+        let this = Measure::of(run).ok_or_else(|| anyhow::anyhow!("{name}: not a storm run"))?;
         anyhow::ensure!(
             *measure.get_or_insert(this) == this,
-            "{}: runs of two kinds (storm and storm-cpu) in one directory",
-            dir.display()
+            "{name}: runs of two kinds (storm and storm-cpu) pooled together"
         );
         let (kind, fleet) = match run["storm"].as_bool() {
             Some(true) => (&mut storms, &mut fleet_storms),
@@ -115,17 +152,15 @@ pub fn read(dir: &Path) -> anyhow::Result<Pool> {
         let rounds = run[this.field()].as_array().into_iter().flatten();
         kind.values.extend(rounds.filter_map(Value::as_f64));
         if this == Measure::MachineCpu {
-            let rounds = fleet_rounds(&run).ok_or_else(|| {
-                anyhow::anyhow!("{}: no broker or workers' CPU by phase", path.display())
-            })?;
+            let rounds = fleet_rounds(run)
+                .ok_or_else(|| anyhow::anyhow!("{name}: no broker or workers' CPU by phase"))?;
             fleet.runs += 1;
             fleet.values.extend(rounds);
         }
     }
     anyhow::ensure!(
         storms.values.len() >= 2 && aa.values.len() >= 2,
-        "{}: needs at least two storm rounds and two A/A rounds",
-        dir.display()
+        "needs at least two storm rounds and two A/A rounds"
     );
     let measure = measure.unwrap_or(Measure::Throughput);
     let fleet = (measure == Measure::MachineCpu).then_some((fleet_storms, fleet_aa));
@@ -135,6 +170,12 @@ pub fn read(dir: &Path) -> anyhow::Result<Pool> {
         aa,
         fleet,
     })
+}
+
+/// What `storm-pool --save` writes: the [`summary`] and every run pooled, by name, so that
+/// one file replaces a directory of kept runs (and can be pooled again).
+pub fn pooled(summary: &Value, runs: Map<String, Value>) -> Value {
+    json!({"summary": summary, "runs": runs})
 }
 
 /// The table `storm-pool` prints, from `pool` and its [`summary`].
@@ -259,5 +300,27 @@ mod tests {
             fleet_rounds(&json!({"storm_vs_steady_by_round": [1.0]})),
             None
         );
+    }
+
+    #[test]
+    fn a_pooled_file_holds_the_runs_of_its_directory_and_none_twice() {
+        let dir = std::env::temp_dir().join(format!("bench-pool-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let run = |storm: bool, v: f64| json!({"storm": storm, "storm_vs_steady_by_round": [v, v]});
+        std::fs::write(dir.join("1-storm.json"), run(true, 0.9).to_string()).expect("write");
+        std::fs::write(dir.join("2-a-a.json"), run(false, 1.0).to_string()).expect("write");
+        std::fs::write(dir.join("notes.txt"), "not a run").expect("write");
+        let from_dir = runs(std::slice::from_ref(&dir)).expect("the directory's runs");
+        assert_eq!(from_dir.len(), 2);
+        let summary = summary(&pool(&from_dir).expect("pooled"));
+        let file = dir.join("pooled.txt");
+        let saved = pooled(&summary, from_dir.clone());
+        std::fs::write(&file, saved.to_string()).expect("write");
+        assert_eq!(
+            runs(std::slice::from_ref(&file)).expect("the file's runs"),
+            from_dir
+        );
+        assert!(runs(&[dir.clone(), file]).is_err(), "the same runs twice");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::clock::now_us;
+use crate::phases::{Phases, Seen};
 use crate::workload::Pages;
 
 /// Length of each phase.
@@ -27,7 +28,6 @@ pub async fn run(
 ) -> anyhow::Result<Value> {
     anyhow::ensure!(rounds >= 1, "--rounds: at least 1");
     anyhow::ensure!(offered >= 100, "--offered: at least 100 jobs/s");
-    let phases = 2 * rounds + 1;
     let crate::fleet::Fleet {
         mut broker,
         site,
@@ -35,9 +35,8 @@ pub async fn run(
         rules: _rules,
     } = crate::fleet::start("bench-storm-cpu", workers, false, 0, pages).await?;
 
-    let t0 = now_us() + WARM_US;
-    let bounds: Vec<i64> = (0..=phases as i64).map(|k| t0 + k * PHASE_US).collect();
-    let end = bounds[phases];
+    let phases = Phases::new(now_us() + WARM_US, rounds, PHASE_US);
+    let end = phases.end();
     // The feeder publishes `offered` jobs a second in ticks, on its own connection, from
     // now to the end; it hands its connection back with how many it published.
     let feeder = crawlfleet_tests::TestBroker::with_prefix(&broker.prefix).await;
@@ -59,41 +58,33 @@ pub async fn run(
         }
         anyhow::Ok((feeder, fed))
     }));
-    let pusher = crawlfleet_tests::TestBroker::with_prefix(&broker.prefix).await;
-    let schedule = match pushes {
-        true => crate::storm::push_times(&bounds),
-        false => Vec::new(),
-    };
-    let pushing = crate::storm::push_on(pusher, schedule, pages, None);
     // At each boundary: the machine's busy CPU, the broker's and the workers'.
     let pids: Vec<String> = procs.iter().map(|w| w.pid().to_string()).collect();
-    let sampling = crate::storm::sample_at(bounds.clone(), move || {
-        [
-            crate::cpu::machine_busy_s(),
-            crate::cpu::broker_s(),
-            crate::cpu::of_s(&pids),
-        ]
-    });
+    let beside =
+        crate::phases::beside(&broker.prefix, &phases, pushes, pages, None, pids, |pids| {
+            [
+                crate::cpu::machine_busy_s(),
+                crate::cpu::broker_s(),
+                crate::cpu::of_s(pids),
+            ]
+        })
+        .await;
 
-    let mut seen = crate::storm::Seen::default();
+    let mut seen = Seen::default();
     while now_us() < end {
         seen.record(broker.items(2_000, Duration::from_millis(100)).await);
     }
     let (_feeder, fed) = feeding.await??;
-    let (_pusher, version) = pushing.await?;
-    let cpu = sampling.await?;
-    let drain_started = std::time::Instant::now();
-    while seen.len() < fed && drain_started.elapsed() < Duration::from_secs(60) {
-        seen.record(broker.items(5_000, Duration::from_secs(1)).await);
-    }
+    let (_pusher, version, cpu) = beside.finish().await?;
+    crate::phases::drain(&mut broker, &mut seen, fed, Duration::from_secs(60)).await;
     drop(procs);
     broker.cleanup().await;
 
     let secs = PHASE_US as f64 / 1e6;
-    let rates: Vec<f64> = bounds.windows(2).map(|w| seen.rate(w[0], w[1])).collect();
+    let rates = phases.rates(&seen);
     // CPU-ms per second in each phase, for the machine, the broker and the workers.
     let per_s = |who: usize| -> Vec<f64> {
-        (0..phases)
+        (0..phases.count())
             .map(|k| (cpu[k + 1][who] - cpu[k][who]) * 1000.0 / secs)
             .collect()
     };
@@ -122,7 +113,7 @@ pub async fn run(
 
 /// What each storm phase adds to its steady neighbours' mean: one value per round.
 pub(crate) fn storm_vs_neighbours(phases: &[f64]) -> Vec<f64> {
-    crate::storm::each_storm(phases, |storm, steady| storm - steady)
+    crate::phases::each_storm(phases, |storm, steady| storm - steady)
 }
 
 #[cfg(test)]

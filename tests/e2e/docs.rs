@@ -1,11 +1,19 @@
+//! The repository's documents name only what exists, and stay short enough to be read.
+//!
 //! docs/RELIABILITY.md names, for each fault, the test that proves it: every name must be a
 //! test that exists. The Test column holds backticked names in three forms:
 //! `module::test_fn` (an end-to-end test in `tests/e2e/module.rs`); `` `crate` unit test(s) ``
 //! followed by `mod::path::test_fn` or `mod::path::*` (unit tests in `crate/src/mod/path.rs`,
 //! an inline `tests` module counting as its parent file); or a path such as
 //! `engine/tests/engine/hostile.rs` (a test file that must hold tests).
+//!
+//! ARCHITECTURE.md's backticked paths and Rust names must exist (see [`is_path`] and
+//! [`rust_name`] for what counts as each), every `.rs` file must open with a `//!` line
+//! saying what it owns, ARCHITECTURE.md stays within 200 lines and BENCHMARKS.md within 250.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -184,5 +192,224 @@ fn the_check_tells_a_real_test_from_a_wrong_name() {
     ];
     for (cell, name, exists) in cases {
         assert_eq!(missing(cell, name).is_none(), exists, "{cell} / {name}");
+    }
+}
+
+/// The repository's files, tracked or new (not ignored), relative to its root.
+fn files() -> Vec<String> {
+    let out = Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(repo())
+        .output()
+        .expect("run git ls-files");
+    assert!(out.status.success(), "git ls-files failed");
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 file names")
+        .lines()
+        .filter(|f| repo().join(f).exists())
+        .map(String::from)
+        .collect()
+}
+
+/// The paragraphs of a Markdown document outside fenced code blocks, each with its
+/// backticked tokens.
+fn paragraphs(doc: &str) -> Vec<Vec<&str>> {
+    let (mut out, mut fenced, mut current) = (Vec::new(), false, Vec::new());
+    for line in doc.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        if line.trim().is_empty() {
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.extend(line.split('`').skip(1).step_by(2));
+        }
+    }
+    out.push(current);
+    out
+}
+
+/// A repository path, as ARCHITECTURE.md quotes one: path characters only (letters, digits,
+/// `_`, `.`, `/`, `-`), not absolute (`/healthz` and `/proc` are not the repository's), and
+/// either holding a `/` or ending in `.rs`, `.md` or `.toml`.
+fn is_path(token: &str) -> bool {
+    let chars = token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c));
+    let looks = token.contains('/') || [".rs", ".md", ".toml"].iter().any(|e| token.ends_with(e));
+    chars && looks && !token.starts_with('/') && !token.starts_with('-')
+}
+
+/// Whether `path` names a file or directory in `files`: from the repository root, or, for a
+/// shorter path (`html/meter.rs`, `fixtures/`), as the end of a path inside `scope` (the
+/// directory a paragraph is about, such as `engine/`; anywhere without one).
+fn names_a_file(path: &str, scope: Option<&str>, files: &[String]) -> bool {
+    let path = path.trim_end_matches('/');
+    let (end, inside) = (format!("/{path}"), format!("/{path}/"));
+    files.iter().any(|f| {
+        let from_root = f == path || f.starts_with(&format!("{path}/"));
+        let in_scope = scope.is_none_or(|s| f.starts_with(s));
+        from_root || (in_scope && (f.ends_with(&end) || f.contains(&inside)))
+    })
+}
+
+/// A Rust name, as ARCHITECTURE.md quotes one, split into its segments: a path
+/// (`bus::DecodeError`, `RuleStore::apply`, `reload::bad_updates_*`, a trailing `*` standing
+/// for any ending), a `CamelCase` type, or a function `name()`. Anything else is prose.
+fn rust_name(token: &str) -> Option<Vec<&str>> {
+    let (name, call) = match token.strip_suffix("()") {
+        Some(name) => (name, true),
+        None => (token, false),
+    };
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let segments: Vec<&str> = name.split("::").collect();
+    let (last, init) = segments.split_last()?;
+    let last_ok = *last == "*" || ident(last.strip_suffix('*').unwrap_or(last));
+    if !(last_ok && init.iter().all(|s| ident(s))) {
+        return None;
+    }
+    let camel = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().any(|c| c.is_ascii_lowercase());
+    (segments.len() > 1 || camel || call).then_some(segments)
+}
+
+/// Every name the workspace defines, at grep level: the name after `fn`, `struct`, `enum`,
+/// `trait`, `mod`, `type`, `const` or `static`, an enum variant (a capitalised name opening a
+/// line and followed by `,`, `(` or `{`), and every file stem and directory of `files`.
+fn defined_names(files: &[String]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for file in files {
+        let parts: Vec<&str> = file.split('/').collect();
+        let (leaf, dirs) = parts.split_last().expect("a path has a leaf");
+        names.extend(dirs.iter().map(|d| d.to_string()));
+        let Some(stem) = leaf.strip_suffix(".rs") else {
+            continue;
+        };
+        names.insert(stem.to_string());
+        let source = std::fs::read_to_string(repo().join(file)).unwrap_or_default();
+        for line in source.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for pair in words.windows(2) {
+                let keyword = [
+                    "fn", "struct", "enum", "trait", "mod", "type", "const", "static",
+                ];
+                if keyword.contains(&pair[0]) {
+                    names.insert(ident(pair[1]));
+                }
+            }
+            let head = ident(line.trim_start());
+            let rest = line.trim_start()[head.len()..].trim_start();
+            let variant = head.starts_with(|c: char| c.is_ascii_uppercase())
+                && rest.starts_with([',', '(', '{']);
+            if variant {
+                names.insert(head);
+            }
+        }
+    }
+    names.remove("");
+    names
+}
+
+/// What ARCHITECTURE.md-like `doc` names that does not exist, one line each.
+fn unknown_in(doc: &str, files: &[String], defined: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for tokens in paragraphs(doc) {
+        // A paragraph about a top-level directory opens with it: `engine/`.
+        let scope = tokens
+            .first()
+            .filter(|t| t.ends_with('/') && t.matches('/').count() == 1)
+            .filter(|t| names_a_file(t, None, files))
+            .copied();
+        for token in &tokens {
+            if is_path(token) {
+                if !names_a_file(token, scope, files) {
+                    problems.push(format!("`{token}`: no such file or directory"));
+                }
+            } else if let Some(segments) = rust_name(token) {
+                let known = |s: &&str| match s.strip_suffix('*') {
+                    Some("") => true,
+                    Some(start) => defined.iter().any(|d| d.starts_with(start)),
+                    None => defined.contains(*s),
+                };
+                if let Some(missing) = segments.iter().find(|s| !known(s)) {
+                    problems.push(format!(
+                        "`{token}`: nothing in the workspace defines `{missing}`"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn architecture_names_only_paths_and_rust_names_that_exist() {
+    let files = files();
+    let doc = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).expect("read doc");
+    let problems = unknown_in(&doc, &files, &defined_names(&files));
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The check itself, on a document of its own: what exists passes, a wrong name fails.
+#[test]
+fn the_architecture_check_tells_real_names_from_wrong_ones() {
+    let files = files();
+    let defined = defined_names(&files);
+    let fine = "**`engine/`**: `store.rs`, `page/mod.rs` and `page/`; `RuleStore::apply`, \
+                `Settle`, `bus::DecodeError`, `reload::bad_updates_*`, `faults::*`, `housekeep()`.\n\n\
+                `worker/src/priority.rs`, `.ci/run`, `/healthz`, `--wait`, `parse`, `Arc<Rule>`.\n\n\
+                ```\n`no/such/file.rs` in a code block\n```\n";
+    assert_eq!(unknown_in(fine, &files, &defined), Vec::<String>::new());
+    for wrong in [
+        "`worker/src/nope.rs`",
+        "`worker/src/crawl/`, then `nope/`",
+        "**`engine/`** `admin/server.rs` is the worker's",
+        "`jobs::run_job`",
+        "`RuleStore::no_such_method`",
+        "`NoSuchType`",
+        "`no_such_function()`",
+        "`reload::no_such_test_*`",
+        "`README.mdx.md`",
+    ] {
+        assert_eq!(unknown_in(wrong, &files, &defined).len(), 1, "{wrong}");
+    }
+}
+
+#[test]
+fn every_rust_file_opens_with_a_line_saying_what_it_owns() {
+    let unsaid: Vec<String> = files()
+        .into_iter()
+        .filter(|f| f.ends_with(".rs"))
+        .filter(|f| {
+            let source = std::fs::read_to_string(repo().join(f)).unwrap_or_default();
+            !source.starts_with("//!")
+        })
+        .collect();
+    assert!(unsaid.is_empty(), "no opening `//!` line: {unsaid:?}");
+}
+
+#[test]
+fn architecture_and_benchmarks_stay_short() {
+    for (doc, limit) in [("ARCHITECTURE.md", 200), ("BENCHMARKS.md", 250)] {
+        let text = std::fs::read_to_string(repo().join(doc)).expect("read doc");
+        let lines = text.lines().count();
+        assert!(lines <= limit, "{doc}: {lines} lines, more than {limit}");
     }
 }
