@@ -45,6 +45,12 @@ const HEADER_ENTRY_OVERHEAD: usize = 6;
 
 /// `text` if it fits in `max` bytes; otherwise its longest prefix (cut at a character
 /// boundary) followed by `…[truncated N bytes]`, `max` bytes at most in all.
+///
+/// The result never exceeds `max`: the marker's bytes come out of the cap, and when even the
+/// marker does not fit, the prefix is all that is left. This is the contract for hard caps
+/// (a header value that must fit in a frame). The engine's log-line cut
+/// (`plain_data::truncated`) keeps `max` bytes of text and puts the marker after them
+/// instead; the two differ on purpose and share no code (neither crate depends on the other).
 pub fn truncate_text(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
@@ -177,6 +183,27 @@ mod tests {
     fn a_cap_smaller_than_the_marker_still_holds() {
         let cut = truncate_text("abcdefghijklmnopqrstuvwxyz", 5);
         assert!(cut.len() <= 5);
+    }
+
+    #[test]
+    fn no_cap_is_ever_exceeded_and_what_is_kept_is_a_prefix() {
+        let texts = [
+            "a".repeat(300),
+            "é€😀".repeat(40),
+            format!("x{}", "€".repeat(99)),
+        ];
+        for text in &texts {
+            for max in 0..=text.len() + 1 {
+                let cut = truncate_text(text, max);
+                assert!(cut.len() <= max, "{max}: {cut}");
+                let kept = cut.find("…[truncated ").unwrap_or(cut.len());
+                assert!(text.starts_with(&cut[..kept]), "{max}: {cut}");
+                if kept < cut.len() {
+                    let said = format!("…[truncated {} bytes]", text.len() - kept);
+                    assert_eq!(&cut[kept..], said, "{max}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -92,8 +92,13 @@ impl Measure<'_> {
     }
 }
 
-/// At most `max` bytes of `text`, cut at a character boundary, with a marker saying how
-/// much was left out.
+/// `text` if it is at most `max` bytes; otherwise its first `max` bytes (cut back to a
+/// character boundary) followed by `…[truncated N bytes]`.
+///
+/// The marker comes on top of the `max` bytes of text, so the result can be longer than
+/// `max`: this is a log line's bound on how much of a value it shows, not a hard cap. A
+/// hard cap, marker included, is `crawlfleet_bus::bounds::truncate_text`'s contract; the
+/// two differ on purpose and share no code (neither crate depends on the other).
 pub(crate) fn truncated(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max {
         return std::borrow::Cow::Borrowed(text);

@@ -131,8 +131,7 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_instead_of_spinning()
     let broker = TestBroker::new("adminemfile").await;
     let rules = RulesDir::new(&broker.prefix);
     rules.write("shop.a", "return { parse = function() end }");
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     let url = w.admin_url().await;
     let authority = url.trim_start_matches("http://").to_owned();
     let pid = w.pid();

@@ -90,8 +90,7 @@ async fn push_without_workers_and_status_report_honestly() {
     );
 
     rules.write("shop.a", "return { parse = function() end }");
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     let (code, stdout, _) = run(&["status", "--check"], &env);
     assert_eq!(code, 0, "{stdout}");
     assert!(
@@ -156,8 +155,7 @@ async fn job_threads_run_below_the_control_plane() {
     let broker = TestBroker::new("nice").await;
     let rules = RulesDir::new(&broker.prefix);
     rules.write("shop.a", "return { parse = function() end }");
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--job-nice", "7"]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &["--job-nice", "7"]).await;
     let threads = nice_by_thread(w.pid());
     let of = |name: &str| -> Vec<i64> {
         threads
@@ -190,8 +188,7 @@ async fn the_control_plane_runs_at_a_real_time_priority_when_asked_and_allowed()
     let rules = RulesDir::new(&broker.prefix);
     rules.write("shop.a", "return { parse = function() end }");
     let args = ["--control-rt-priority", "1"];
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &args).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &args).await;
     let threads = priority_by_thread(w.pid());
     let policies = |name: &str| -> Vec<i64> {
         let mut p: Vec<i64> = threads

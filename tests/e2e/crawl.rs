@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crawlfleet_bus::message::{Decode, Item, Job};
-use crawlfleet_tests::{TestBroker, TestSite, WorkerProc, run_publisher};
+use crawlfleet_tests::{TestBroker, TestSite, WorkerProc, fleet, push_and_wait, run_publisher};
 use serde_json::Value;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -73,20 +73,8 @@ fn count(hits: &[String], path: &str) -> usize {
 async fn three_workers_crawl_the_shop_completely_and_politely() {
     let mut broker = TestBroker::new("crawl").await;
     let site = shop_site(None).await;
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        workers.push(
-            WorkerProc::start(
-                &broker.prefix,
-                &repo_rules(),
-                &["--redis-url", REDIS, "--dedup-ttl-s", "600"],
-            )
-            .await,
-        );
-    }
-    for w in &workers {
-        w.ready().await;
-    }
+    let dedup = ["--redis-url", REDIS, "--dedup-ttl-s", "600"];
+    let mut workers = fleet(&broker.prefix, &repo_rules(), 3, &dedup).await;
     let out = run_publisher(
         &broker.prefix,
         &["enqueue", &site.url("/"), "--rule", "shop.index"],
@@ -178,13 +166,12 @@ fn tagged_version(source: &str) -> String {
 async fn a_rule_pushed_mid_crawl_takes_over_without_torn_or_lost_items() {
     let mut broker = TestBroker::new("midcrawl").await;
     let site = shop_site(Some(Duration::from_millis(600))).await;
-    let w = WorkerProc::start(
+    let _worker = WorkerProc::start_ready(
         &broker.prefix,
         &repo_rules(),
         &["--per-host-concurrency", "1"],
     )
     .await;
-    w.ready().await;
     let out = run_publisher(
         &broker.prefix,
         &["enqueue", &site.url("/"), "--rule", "shop.index"],
@@ -198,17 +185,7 @@ async fn a_rule_pushed_mid_crawl_takes_over_without_torn_or_lost_items() {
         std::fs::read_to_string(repo_rules().join("shop/product.lua")).expect("product rule");
     let file = std::env::temp_dir().join(format!("{}-product.lua", broker.prefix));
     std::fs::write(&file, tagged_version(&source)).expect("write new version");
-    let push = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.product",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(push.code, 0, "{push:?}");
+    push_and_wait(&broker.prefix, "shop.product", &file, &[]).await;
     let _ = std::fs::remove_file(&file);
 
     let expected = expected_products();
@@ -359,8 +336,7 @@ fn invalid_jobs() -> Vec<(Vec<u8>, &'static str, &'static str)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_jobs_are_dead_lettered_with_their_reason() {
     let mut broker = TestBroker::new("badjobs").await;
-    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     let cases = invalid_jobs();
     for (body, _, _) in &cases {
         broker.enqueue_raw(body).await;

@@ -385,8 +385,7 @@ async fn the_rabbitmq_definitions_declare_what_the_workers_declare() {
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules");
     // As deploy/ runs it: with signed pushes required.
     let (_, public) = signature::generate().expect("keys");
-    let w = WorkerProc::start(&prefix, &rules, &["--trusted-keys", &public]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&prefix, &rules, &["--trusted-keys", &public]).await;
     assert!(
         w.events("broker session lost; reconnecting").is_empty(),
         "{}",

@@ -238,8 +238,7 @@ async fn pages_in_every_encoding_and_declaration_read_as_a_browser_reads_them() 
     );
     let site = TestSite::start(routes).await;
 
-    let worker = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    worker.ready().await;
+    let worker = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     let mut jobs: Vec<Job> = expected
         .keys()
         .enumerate()

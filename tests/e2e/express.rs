@@ -5,21 +5,17 @@
 use std::time::Duration;
 
 use crawlfleet_bus::ExpressLane;
-use crawlfleet_bus::message::{ControlMessage, Encode, ReloadStatus, Reply, RuleUpdate};
-use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, one_job, run_publisher, tag_and_version};
+use crawlfleet_bus::message::{ControlMessage, Encode, ReloadStatus, Reply};
+use crawlfleet_tests::{
+    RulesDir, TestBroker, WorkerProc, fleet, one_job, run_publisher, shop_a_update,
+    tag_and_version, tagged_rule,
+};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const SECOND: Duration = Duration::from_secs(1);
 const REDIS: &str = "redis://127.0.0.1:6379/";
 /// What a worker logs for a body on the express lane that is not a message.
 const GARBAGE: &str = "garbage on the express lane (ignored; the broker's copy is reported)";
-
-fn rule(tag: &str) -> String {
-    format!(
-        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
-    )
-}
 
 /// `push-rule shop.a --wait`, relaying on the express lane at `express`.
 async fn push(
@@ -51,34 +47,15 @@ fn via(line: &Value) -> &str {
 async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a_second_reload() {
     let mut broker = TestBroker::new("express").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let mut workers = Vec::new();
-    for _ in 0..2 {
-        workers
-            .push(WorkerProc::start(&broker.prefix, rules.path(), &["--express-url", REDIS]).await);
-    }
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(&broker.prefix, rules.path(), 2, &["--express-url", REDIS]).await;
     for w in &workers {
-        w.ready().await;
         w.wait_for("express lane subscribed", |_| true, 10 * SECOND)
             .await;
     }
 
     // The express copy alone first: live from it, with no broker message to settle.
-    let source = rule("v1");
-    let update = ControlMessage::Update(RuleUpdate {
-        module: "shop.a".to_owned(),
-        path: "shop/a.lua".to_owned(),
-        sha256: Some(
-            Sha256::digest(source.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        ),
-        source: Some(source),
-        version: 1,
-        push_id: "p-express".to_owned(),
-        ..RuleUpdate::default()
-    });
+    let update = ControlMessage::Update(shop_a_update(&tagged_rule("v1"), 1, "p-express"));
     let lane = ExpressLane::new(REDIS, broker.topology()).expect("lane");
     assert_eq!(lane.publish(&update.encode()).await.expect("publish"), 2);
     for w in &workers {
@@ -108,7 +85,7 @@ async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a
     }
 
     // Through the publisher: one reload per worker, from whichever copy came first.
-    let out = push(&broker, &rules, &rule("v2"), REDIS).await;
+    let out = push(&broker, &rules, &tagged_rule("v2"), REDIS).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("express lane: handed to 2"),
@@ -134,7 +111,7 @@ async fn an_express_push_is_live_first_and_the_broker_copy_is_answered_without_a
 async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing() {
     let broker = TestBroker::new("express-bad").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     // Nothing listens on port 1: this worker never gets the lane.
     let down = WorkerProc::start(
         &broker.prefix,
@@ -199,7 +176,7 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
     );
 
     // A good update: the worker without the lane takes it from the broker.
-    let out = push(&broker, &rules, &rule("v2"), REDIS).await;
+    let out = push(&broker, &rules, &tagged_rule("v2"), REDIS).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("express lane: handed to 1"),
@@ -221,10 +198,9 @@ async fn a_lane_that_is_down_or_carries_garbage_and_bad_updates_changes_nothing(
 async fn a_push_whose_express_lane_is_down_still_goes_out_through_the_broker() {
     let broker = TestBroker::new("express-down").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    w.ready().await;
-    let out = push(&broker, &rules, &rule("v1"), "redis://127.0.0.1:1/").await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
+    let out = push(&broker, &rules, &tagged_rule("v1"), "redis://127.0.0.1:1/").await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("applied 1/1"), "{}", out.stdout);
     assert!(
@@ -237,7 +213,7 @@ async fn a_push_whose_express_lane_is_down_still_goes_out_through_the_broker() {
         "push"
     );
     // Not a Redis URL at all: refused before anything is pushed.
-    let out = push(&broker, &rules, &rule("v1"), "http://x/").await;
+    let out = push(&broker, &rules, &tagged_rule("v1"), "http://x/").await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--express-url"), "{}", out.stderr);
     tokio::time::sleep(Duration::from_millis(500)).await;

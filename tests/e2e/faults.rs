@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crawlfleet_bus::message::{ControlMessage, Item, Job, Ping, Reply};
+use crawlfleet_bus::message::{Item, Job};
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher,
-    tag_and_version,
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, fleet, one_job, page_job, push_and_wait,
+    run_publisher, tag_and_version, tagged_rule, update_body, versions,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -22,54 +22,6 @@ fn shop_fixtures() -> PathBuf {
     repo_rules().join("shop/fixtures")
 }
 
-fn rule(tag: &str) -> String {
-    format!(
-        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
-    )
-}
-
-/// The version of `module` each worker reports, from the pongs to a fresh ping (other
-/// replies still in the queue are skipped).
-async fn versions(broker: &mut TestBroker, module: &str, workers: usize) -> Vec<(String, u64)> {
-    let id = uuid::Uuid::new_v4().to_string();
-    broker
-        .send_control(
-            &ControlMessage::Ping(Ping {
-                ping_id: id.clone(),
-            }),
-            &id,
-        )
-        .await;
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + 5 * SECOND;
-    while out.len() < workers && tokio::time::Instant::now() < deadline {
-        for reply in broker.replies(1, SECOND).await {
-            if let Reply::Pong(p) = reply
-                && p.ping_id == id
-                && let Some(m) = p.modules.iter().find(|m| m.module == module)
-            {
-                out.push((p.worker.clone(), m.version));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn push_body(module: &str, source: &str, version: u64) -> Vec<u8> {
-    use sha2::Digest;
-    let sha: String = sha2::Sha256::digest(source.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    serde_json::json!({
-        "type": "update", "module": module, "path": format!("{}.lua", module.replace('.', "/")),
-        "source": source, "sha256": sha, "version": version, "push_id": format!("p-{version}"),
-    })
-    .to_string()
-    .into_bytes()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_job_redelivers_the_job_to_another_worker() {
     let mut broker = TestBroker::new("kill9").await;
@@ -80,10 +32,10 @@ async fn kill_9_mid_job_redelivers_the_job_to_another_worker() {
         then: Box::new(Route::Html(page)),
     };
     let site = TestSite::start([("/p/travel-kettle".to_owned(), slow)].into()).await;
-    let a = WorkerProc::start(&broker.prefix, &repo_rules(), &["--prefetch", "1"]).await;
-    let b = WorkerProc::start(&broker.prefix, &repo_rules(), &["--prefetch", "1"]).await;
-    a.ready().await;
-    b.ready().await;
+    let pair = fleet(&broker.prefix, &repo_rules(), 2, &["--prefetch", "1"]).await;
+    let Ok([a, b]) = <[WorkerProc; 2]>::try_from(pair) else {
+        panic!("a fleet of two")
+    };
     broker
         .enqueue(&[page_job(
             "j-kill",
@@ -124,14 +76,13 @@ async fn kill_9_mid_job_redelivers_the_job_to_another_worker() {
 async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_working() {
     let mut broker = TestBroker::new("reconnect").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let w = WorkerProc::start(
+    rules.write("shop.a", &tagged_rule("v0"));
+    let w = WorkerProc::start_ready(
         &broker.prefix,
         rules.path(),
         &["--reconnect-min-ms", "10000", "--reconnect-max-ms", "10000"],
     )
     .await;
-    w.ready().await;
     let bound = w.events("control queue bound").len();
 
     broker.close_worker_connection(&w.id).await;
@@ -140,7 +91,7 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
     let lost = std::time::Instant::now();
     // Pushed while the worker is disconnected: its control queue is gone with the connection.
     broker
-        .send_control_raw(&push_body("shop.a", &rule("v1"), 1), "missed")
+        .send_control_raw(&update_body("shop.a", &tagged_rule("v1"), 1), "missed")
         .await;
 
     // Not at once: the backoff (10 s, jittered down by at most half) comes first. Closing the
@@ -161,23 +112,13 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
     .await;
     w.wait_count("worker ready", 2, 10 * SECOND).await;
     assert_eq!(
-        versions(&mut broker, "shop.a", 1).await,
-        [(w.id.clone(), 1)]
+        versions(&mut broker, 1).await,
+        [(w.id.clone(), "shop.a".to_owned(), 1)]
     );
 
     // And it still takes the next push, and jobs.
-    let file = rules.scratch("a.lua", &rule("v2"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let file = rules.scratch("a.lua", &tagged_rule("v2"));
+    push_and_wait(&broker.prefix, "shop.a", &file, &[]).await;
     let items = one_job(&mut broker, "j-after", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("v2"), 2)));
     broker.cleanup().await;
@@ -187,8 +128,8 @@ async fn a_closed_connection_reconnects_catches_up_on_missed_pushes_and_keeps_wo
 async fn a_worker_down_during_a_push_runs_it_before_its_first_job() {
     let mut broker = TestBroker::new("down").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let file = rules.scratch("a.lua", &rule("v1"));
+    rules.write("shop.a", &tagged_rule("v0"));
+    let file = rules.scratch("a.lua", &tagged_rule("v1"));
     let out = run_publisher(
         &broker.prefix,
         &["push-rule", "shop.a", file.to_str().unwrap_or_default()],
@@ -232,23 +173,17 @@ async fn the_broker_restarting_mid_crawl_loses_nothing() {
         Some(Duration::from_millis(500)),
     ))
     .await;
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        let args = [
-            "--reconnect-min-ms",
-            "200",
-            "--reconnect-max-ms",
-            "2000",
-            "--redis-url",
-            "redis://127.0.0.1:6379/",
-            "--dedup-ttl-s",
-            "600",
-        ];
-        workers.push(WorkerProc::start(&broker.prefix, &repo_rules(), &args).await);
-    }
-    for w in &workers {
-        w.ready().await;
-    }
+    let args = [
+        "--reconnect-min-ms",
+        "200",
+        "--reconnect-max-ms",
+        "2000",
+        "--redis-url",
+        "redis://127.0.0.1:6379/",
+        "--dedup-ttl-s",
+        "600",
+    ];
+    let mut workers = fleet(&broker.prefix, &repo_rules(), 3, &args).await;
     let out = run_publisher(
         &broker.prefix,
         &["enqueue", &site.url("/"), "--rule", "shop.index"],
@@ -329,8 +264,8 @@ async fn rules_that_loop_or_bomb_at_job_time_are_dead_lettered_and_the_worker_go
             return { items = { { url = page.url } } }
         end }"#,
     );
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--call-budget-ms", "300"]).await;
-    w.ready().await;
+    let w =
+        WorkerProc::start_ready(&broker.prefix, rules.path(), &["--call-budget-ms", "300"]).await;
     let routes = ["/loop", "/bomb", "/ok1", "/ok2", "/ok3", "/ok4"]
         .iter()
         .map(|p| (p.to_string(), Route::Html("<p>page</p>".to_owned())))
@@ -359,19 +294,18 @@ async fn rules_that_loop_or_bomb_at_job_time_are_dead_lettered_and_the_worker_go
 async fn a_job_past_its_deadline_is_failed_and_settled() {
     let mut broker = TestBroker::new("deadline").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     let slow = Route::Slow {
         delay: 10 * SECOND,
         then: Box::new(Route::Html("<p>late</p>".to_owned())),
     };
     let site = TestSite::start([("/slow".to_owned(), slow)].into()).await;
-    let w = WorkerProc::start(
+    let w = WorkerProc::start_ready(
         &broker.prefix,
         rules.path(),
         &["--job-deadline-s", "1", "--max-attempts", "2"],
     )
     .await;
-    w.ready().await;
     broker
         .enqueue(&[page_job("j-late", site.url("/slow"), "shop.a")])
         .await;

@@ -107,8 +107,7 @@ async fn a_redirect_hop_that_robots_txt_disallows_is_not_followed() {
     ]
     .into();
     let site = TestSite::start(routes).await;
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     broker
         .enqueue(&[page_job("hop", site.url("/start"), "site.page")])
         .await;
@@ -152,8 +151,7 @@ async fn a_redirect_into_another_host_does_not_make_its_links_followable() {
         ]
         .into(),
     );
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     let job = Job {
         max_depth: Some(1),
         ..page_job("cross", a.url("/start"), "site.page")

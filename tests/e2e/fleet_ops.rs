@@ -7,28 +7,11 @@ use std::time::Duration;
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
 use crawlfleet_bus::signature;
 use crawlfleet_tests::{
-    RulesDir, TestBroker, TestSite, WorkerProc, one_job, page_job, run_publisher, sha256,
-    shop_a_update, tag_and_version,
+    RulesDir, TestBroker, TestSite, WorkerProc, fleet, one_job, page_job, push_and_wait,
+    run_publisher, sha256, shop_a_update, tag_and_version, tagged_rule,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn rule(tag: &str) -> String {
-    format!(
-        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
-    )
-}
-
-async fn fleet(broker: &TestBroker, rules: &RulesDir, n: usize, extra: &[&str]) -> Vec<WorkerProc> {
-    let mut workers = Vec::new();
-    for _ in 0..n {
-        workers.push(WorkerProc::start(&broker.prefix, rules.path(), extra).await);
-    }
-    for w in &workers {
-        w.ready().await;
-    }
-    workers
-}
 
 async fn status_json(prefix: &str) -> serde_json::Value {
     let out = run_publisher(prefix, &["status", "--json"]).await;
@@ -63,8 +46,8 @@ fn versions(status: &serde_json::Value, module: &str) -> Vec<(String, u64)> {
 async fn status_shows_versions_and_drift_after_a_targeted_push() {
     let broker = TestBroker::new("status").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 3, &[]).await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(&broker.prefix, rules.path(), 3, &[]).await;
     let out = run_publisher(&broker.prefix, &["status", "--check"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     for w in &workers {
@@ -72,21 +55,9 @@ async fn status_shows_versions_and_drift_after_a_targeted_push() {
     }
     assert!(out.stdout.contains("shop.a@v0"), "{}", out.stdout);
 
-    let file = rules.scratch("a.lua", &rule("v1"));
+    let file = rules.scratch("a.lua", &tagged_rule("v1"));
     let target = workers[0].id.clone();
-    let push = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--workers",
-            &target,
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(push.code, 0, "{push:?}");
+    let push = push_and_wait(&broker.prefix, "shop.a", &file, &["--workers", &target]).await;
     assert!(push.stdout.contains("applied 1/1"), "{}", push.stdout);
 
     let out = run_publisher(&broker.prefix, &["status", "--check"]).await;
@@ -115,7 +86,7 @@ const CANARY_WORKERS: [(&str, bool); 3] = [("w-one", true), ("w-two", true), ("w
 async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it() {
     let mut broker = TestBroker::new("canary").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     let mut workers = Vec::new();
     for (id, _) in CANARY_WORKERS {
         workers.push(WorkerProc::start(&broker.prefix, rules.path(), &["--worker-id", id]).await);
@@ -128,7 +99,7 @@ async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it()
             workers: Vec::new(),
             canary_percent: Some(34.0),
         }),
-        ..shop_a_update(&rule("canary"), 1, CANARY_PUSH)
+        ..shop_a_update(&tagged_rule("canary"), 1, CANARY_PUSH)
     };
     broker
         .send_control(&ControlMessage::Update(canary), CANARY_PUSH)
@@ -181,21 +152,11 @@ async fn a_canary_lands_on_exactly_the_hashed_workers_and_promote_completes_it()
 async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
     let mut broker = TestBroker::new("rollback").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 2, &[]).await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(&broker.prefix, rules.path(), 2, &[]).await;
     for tag in ["good", "bad"] {
-        let file = rules.scratch(&format!("{tag}.lua"), &rule(tag));
-        let out = run_publisher(
-            &broker.prefix,
-            &[
-                "push-rule",
-                "shop.a",
-                file.to_str().unwrap_or_default(),
-                "--wait",
-            ],
-        )
-        .await;
-        assert_eq!(out.code, 0, "{out:?}");
+        let file = rules.scratch(&format!("{tag}.lua"), &tagged_rule(tag));
+        push_and_wait(&broker.prefix, "shop.a", &file, &[]).await;
     }
     let back = run_publisher(&broker.prefix, &["rollback", "shop.a", "--wait"]).await;
     assert_eq!(back.code, 0, "{back:?}");
@@ -229,45 +190,40 @@ async fn rollback_restores_the_previous_rule_everywhere_and_items_carry_it() {
 async fn with_keys_only_correctly_signed_newer_pushes_apply() {
     let mut broker = TestBroker::new("signed").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     let (secret, public) = signature::generate().expect("keys");
     let key = signature::secret_key(&secret).expect("secret");
     let (stranger_secret, _) = signature::generate().expect("keys");
     let stranger = signature::secret_key(&stranger_secret).expect("secret");
-    let workers = fleet(&broker, &rules, 1, &["--trusted-keys", &public]).await;
+    let workers = fleet(
+        &broker.prefix,
+        rules.path(),
+        1,
+        &["--trusted-keys", &public],
+    )
+    .await;
     let w = &workers[0];
 
     // A correctly signed push applies (through the CLI).
     let key_file = rules.scratch("signing.key", &secret);
-    let good = rules.scratch("good.lua", &rule("signed"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            good.to_str().unwrap_or_default(),
-            "--wait",
-            "--sign-key",
-            key_file.to_str().unwrap_or_default(),
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let good = rules.scratch("good.lua", &tagged_rule("signed"));
+    let key_path = key_file.to_str().unwrap_or_default();
+    push_and_wait(&broker.prefix, "shop.a", &good, &["--sign-key", key_path]).await;
     let applied_v = 1;
 
-    let mut old_signed = shop_a_update(&rule("old"), applied_v, "p-old");
+    let mut old_signed = shop_a_update(&tagged_rule("old"), applied_v, "p-old");
     signature::sign(&mut old_signed, &key, &broker.prefix).expect("sign");
-    let mut wrong = shop_a_update(&rule("evil"), 10, "p-wrong");
+    let mut wrong = shop_a_update(&tagged_rule("evil"), 10, "p-wrong");
     signature::sign(&mut wrong, &stranger, &broker.prefix).expect("sign");
-    let mut tampered = shop_a_update(&rule("fine"), 11, "p-tamper");
+    let mut tampered = shop_a_update(&tagged_rule("fine"), 11, "p-tamper");
     signature::sign(&mut tampered, &key, &broker.prefix).expect("sign");
-    let evil = rule("evil");
+    let evil = tagged_rule("evil");
     tampered.sha256 = Some(sha256(&evil));
     tampered.source = Some(evil);
     let cases: Vec<(&str, RuleUpdate, &str)> = vec![
         (
             "unsigned",
-            shop_a_update(&rule("evil"), 12, "p-unsigned"),
+            shop_a_update(&tagged_rule("evil"), 12, "p-unsigned"),
             "signature",
         ),
         ("signed by an unknown key", wrong, "signature"),
@@ -351,8 +307,8 @@ fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
 async fn metrics_parse_and_move_as_a_crawl_and_a_reload_happen() {
     let mut broker = TestBroker::new("metrics").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 1, &[]).await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(&broker.prefix, rules.path(), 1, &[]).await;
     let admin = workers[0].admin_url().await;
     assert_eq!(
         crawlfleet_tests::http_get(&format!("{admin}/healthz"))
@@ -381,18 +337,8 @@ async fn metrics_parse_and_move_as_a_crawl_and_a_reload_happen() {
             .any(|k| k.starts_with("crawlfleet_rule_version_info{module=\"shop.a\",version=\"0\""))
     );
 
-    let file = rules.scratch("a.lua", &rule("v1"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let file = rules.scratch("a.lua", &tagged_rule("v1"));
+    push_and_wait(&broker.prefix, "shop.a", &file, &[]).await;
     let site = TestSite::one_page().await;
     let job = page_job("j-m", site.url("/x"), "shop.a");
     broker.enqueue(&[job]).await;

@@ -178,8 +178,8 @@ async fn a_hostile_page_costs_its_job_only() {
         .into(),
     )
     .await;
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--call-budget-ms", "3000"]).await;
-    w.ready().await;
+    let w =
+        WorkerProc::start_ready(&broker.prefix, rules.path(), &["--call-budget-ms", "3000"]).await;
     broker
         .enqueue(&[
             page_job("j-bomb", site.url("/bomb"), "probe.count"),

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crawlfleet_tests::{Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job};
+use crawlfleet_tests::{
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, enqueue_until_logged, page_job,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -28,24 +30,16 @@ async fn a_job_whose_items_are_not_all_confirmed_is_requeued_and_publishes_them_
             &serde_json::json!({ "max-length": 1, "overflow": "reject-publish" }),
         )
         .await;
-    let w = WorkerProc::start(
+    let w = WorkerProc::start_ready(
         &broker.prefix,
         rules.path(),
         &["--max-deliveries", "100", "--reconnect-min-ms", "200"],
     )
     .await;
-    w.ready().await;
-    broker
-        .enqueue(&[page_job("j-pair", site.url("/p"), "shop.pair")])
-        .await;
-
     // Not acked: requeued, with the reason.
-    w.wait_for(
-        "job requeued: what it produced was not confirmed by the broker",
-        |_| true,
-        15 * SECOND,
-    )
-    .await;
+    let job = page_job("j-pair", site.url("/p"), "shop.pair");
+    let requeued = "job requeued: what it produced was not confirmed by the broker";
+    enqueue_until_logged(&broker, &[job], &w, requeued, 15 * SECOND).await;
     assert!(w.events("job done").is_empty(), "{}", w.dump());
     // The job connection drops while the job holds a confirmed item but no ack (it can have
     // none while the queue refuses `b`): the broker takes the job back.

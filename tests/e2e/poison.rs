@@ -9,10 +9,14 @@ use std::time::Duration;
 use crawlfleet_bus::bounds::MAX_HEADER_VALUE_BYTES;
 use crawlfleet_bus::message::Raw;
 use crawlfleet_bus::{Bus, DEFAULT_MAX_DELIVERIES, Inbox, JobQueueType, Topology};
-use crawlfleet_tests::{AMQP_URL, Route, TestBroker, TestSite, WorkerProc, http_get, page_job};
+use crawlfleet_tests::{
+    AMQP_URL, Route, TestBroker, TestSite, WorkerProc, enqueue_until_logged, http_get, page_job,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 const SESSION_LOST: &str = "broker session lost; reconnecting";
+const REACHED_NO_QUEUE: &str = "job requeued: what it produced reached no queue";
+const NOT_CONFIRMED: &str = "job requeued: what it produced was not confirmed by the broker";
 
 fn repo_rules() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rules")
@@ -58,8 +62,7 @@ async fn bounce(prefix: &str, times: usize) {
 async fn a_20_kb_url_answering_404_is_dead_lettered_once_and_the_session_survives() {
     let mut broker = TestBroker::new("poison404").await;
     let site = TestSite::start([("/ok".to_owned(), Route::Html(product_page()))].into()).await;
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     let long = site.url(&format!("/{}", "a".repeat(20_000)));
     broker
         .enqueue(&[
@@ -91,8 +94,7 @@ async fn a_20_kb_url_answering_404_is_dead_lettered_once_and_the_session_survive
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_with_huge_field_names_is_dead_lettered_as_invalid_and_the_session_survives() {
     let mut broker = TestBroker::new("poisonnames").await;
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     let body = format!(
         r#"{{"id": "j-names", "url": "http://127.0.0.1:1/", "rule": "shop.product", "crawl": "c", "{}": 1, "{}": 2}}"#,
         "n".repeat(100_000),
@@ -121,8 +123,7 @@ async fn a_job_at_the_largest_attempt_is_dead_lettered_without_overflow() {
     let mut broker = TestBroker::new("poisonattempt").await;
     let site =
         TestSite::start([("/down".to_owned(), Route::Status(503, "down".to_owned()))].into()).await;
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     let mut job = page_job("j-max", site.url("/down"), "shop.product");
     job.attempt = u32::MAX;
     broker.enqueue(&[job]).await;
@@ -158,8 +159,7 @@ async fn a_job_redelivered_past_the_limit_ends_in_the_dead_queue_unrun() {
         .await;
     bounce(&broker.prefix, limit).await;
 
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     let mut dead = broker.dead_letters(2, 15 * SECOND).await;
     assert_eq!(dead.len(), 2, "{dead:?}\n{}", w.dump());
     dead.sort_by_key(|(body, _)| body["id"].as_str().map(str::to_owned));
@@ -201,8 +201,7 @@ async fn delete_queue(queue: String) {
 async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
     let mut broker = TestBroker::new("poisonitems").await;
     let site = TestSite::start([("/p".to_owned(), Route::Html(product_page()))].into()).await;
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     // The same page once while the queue is there: the item id to expect.
     broker
         .enqueue(&[page_job("j-before", site.url("/p"), "shop.product")])
@@ -211,18 +210,9 @@ async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
     assert_eq!(before.len(), 1, "{}", w.dump());
     let items_queue = broker.topology().items_queue();
     delete_queue(items_queue).await;
-    broker
-        .enqueue(&[page_job("j-items", site.url("/p"), "shop.product")])
-        .await;
-
-    // The item reached no queue: the job is requeued, not acked, and it says where.
-    let failed = w
-        .wait_for(
-            "job requeued: what it produced reached no queue",
-            |_| true,
-            15 * SECOND,
-        )
-        .await;
+    // The item reaches no queue: the job is requeued, not acked, and it says where.
+    let job = page_job("j-items", site.url("/p"), "shop.product");
+    let failed = enqueue_until_logged(&broker, &[job], &w, REACHED_NO_QUEUE, 15 * SECOND).await;
     assert_eq!(failed["exchange"], broker.topology().items_exchange());
     assert_eq!(w.events("job done").len(), 1, "{}", w.dump());
     let metrics = http_get(&format!("{}/metrics", w.admin_url().await))
@@ -254,20 +244,10 @@ async fn with_the_items_queue_deleted_a_job_is_requeued_until_it_is_back() {
 async fn with_the_dead_queue_deleted_a_dead_letter_waits_for_it() {
     let mut broker = TestBroker::new("poisondead").await;
     let site = TestSite::start(Default::default()).await;
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     delete_queue(broker.topology().dead_queue()).await;
-    broker
-        .enqueue(&[page_job("j-gone", site.url("/gone"), "shop.product")])
-        .await;
-
-    let failed = w
-        .wait_for(
-            "job requeued: what it produced reached no queue",
-            |_| true,
-            15 * SECOND,
-        )
-        .await;
+    let job = page_job("j-gone", site.url("/gone"), "shop.product");
+    let failed = enqueue_until_logged(&broker, &[job], &w, REACHED_NO_QUEUE, 15 * SECOND).await;
     assert_eq!(failed["routing_key"], broker.topology().dead_queue());
     assert!(w.events("job dead-lettered").is_empty(), "{}", w.dump());
 
@@ -312,8 +292,7 @@ async fn a_job_that_kills_its_workers_is_dead_lettered_after_the_limit() {
         w.wait_for("job started", |_| true, 15 * SECOND).await;
         w.kill9();
     }
-    let mut w = WorkerProc::start(&broker.prefix, &repo_rules(), &flags).await;
-    w.ready().await;
+    let mut w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &flags).await;
     let dead = broker.dead_letters(1, 15 * SECOND).await;
     assert_eq!(dead.len(), 1, "{}", w.dump());
     assert_eq!(dead[0].0["id"], "j-kill");
@@ -400,8 +379,7 @@ async fn on_a_classic_queue_the_worker_counts_deliveries_itself() {
     ];
     let fleet = ClassicFleet::new(&prefix).await;
     // The first worker declares the classic topology.
-    let mut first = WorkerProc::start(&prefix, &repo_rules(), &flags).await;
-    first.ready().await;
+    let mut first = WorkerProc::start_ready(&prefix, &repo_rules(), &flags).await;
     let hang = Route::Slow {
         delay: 60 * SECOND,
         then: Box::new(Route::Html(product_page())),
@@ -426,8 +404,7 @@ async fn on_a_classic_queue_the_worker_counts_deliveries_itself() {
     second.wait_for("job started", |_| true, 15 * SECOND).await;
     second.kill9();
 
-    let mut third = WorkerProc::start(&prefix, &repo_rules(), &flags).await;
-    third.ready().await;
+    let mut third = WorkerProc::start_ready(&prefix, &repo_rules(), &flags).await;
     let (body, headers) = fleet
         .dead_letter(15 * SECOND)
         .await
@@ -466,22 +443,12 @@ async fn delete_exchange(exchange: String) {
 async fn with_the_items_exchange_deleted_the_session_is_renewed_and_the_item_arrives() {
     let mut broker = TestBroker::new("poisonexchange").await;
     let site = TestSite::start([("/p".to_owned(), Route::Html(product_page()))].into()).await;
-    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &[]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &[]).await;
     delete_exchange(broker.topology().items_exchange()).await;
-    broker
-        .enqueue(&[page_job("j-exchange", site.url("/p"), "shop.product")])
-        .await;
-
     // The publish closes the outbox's channel (no such exchange): the job is requeued and
     // the session renewed, which declares the exchange (and binds the queue) again.
-    let failed = w
-        .wait_for(
-            "job requeued: what it produced was not confirmed by the broker",
-            |_| true,
-            15 * SECOND,
-        )
-        .await;
+    let job = page_job("j-exchange", site.url("/p"), "shop.product");
+    let failed = enqueue_until_logged(&broker, &[job], &w, NOT_CONFIRMED, 15 * SECOND).await;
     assert!(
         failed["cause"]
             .as_str()

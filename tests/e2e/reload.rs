@@ -3,19 +3,14 @@
 
 use std::time::Duration;
 
-use crawlfleet_bus::message::{ControlMessage, Job, Ping, ReloadStatus, Reply, RuleUpdate};
+use crawlfleet_bus::message::{ControlMessage, Job, ReloadStatus, Reply, RuleUpdate};
 use crawlfleet_tests::{
-    Route, RulesDir, TestBroker, TestSite, WorkerProc, page_job, run_publisher, sha256,
+    Route, RulesDir, TestBroker, TestSite, WorkerProc, enqueue_until_logged, fleet, page_job,
+    push_and_wait, sha256, tagged_rule, update_body, versions,
 };
 use serde_json::Value;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-pub(crate) fn rule(tag: &str) -> String {
-    format!(
-        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}', url = page.url }} }} }} end }}"
-    )
-}
 
 /// A site with pages `/1`, `/2` and `/3`.
 async fn site() -> TestSite {
@@ -34,71 +29,16 @@ fn job(site: &TestSite, rule: &str, n: usize) -> Job {
     page_job(&format!("job-{n}"), site.url(&format!("/{n}")), rule)
 }
 
-async fn fleet(broker: &TestBroker, rules: &RulesDir, n: usize, extra: &[&str]) -> Vec<WorkerProc> {
-    let mut workers = Vec::new();
-    for _ in 0..n {
-        workers.push(WorkerProc::start(&broker.prefix, rules.path(), extra).await);
-    }
-    for w in &workers {
-        w.ready().await;
-    }
-    workers
-}
-
-/// The module versions every worker reports, via a ping.
-pub(crate) async fn versions(
-    broker: &mut TestBroker,
-    expected: usize,
-) -> Vec<(String, String, u64)> {
-    let id = uuid_like();
-    let ping = ControlMessage::Ping(Ping {
-        ping_id: id.clone(),
-    });
-    broker.send_control(&ping, &id).await;
-    let mut out = Vec::new();
-    let mut answered = 0;
-    let deadline = tokio::time::Instant::now() + 5 * SECOND;
-    // Only pongs to this ping count; other replies still queued are skipped.
-    while answered < expected && tokio::time::Instant::now() < deadline {
-        for reply in broker.replies(1, SECOND).await {
-            if let Reply::Pong(p) = reply
-                && p.ping_id == id
-            {
-                answered += 1;
-                for m in p.modules {
-                    out.push((p.worker.clone(), m.module, m.version));
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn uuid_like() -> String {
-    format!("v-{:?}", std::time::SystemTime::now())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_apply_a_push_and_ack_only_after_the_swap() {
     let broker = TestBroker::new("apply").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 3, &[]).await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(&broker.prefix, rules.path(), 3, &[]).await;
 
-    let new_source = rule("v1");
+    let new_source = tagged_rule("v1");
     let file = rules.scratch("a.lua", &new_source);
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = push_and_wait(&broker.prefix, "shop.a", &file, &[]).await;
     assert!(out.stdout.contains("applied 3/3"), "{}", out.stdout);
 
     let sha = sha256(&new_source);
@@ -125,14 +65,20 @@ async fn three_workers_apply_a_push_and_ack_only_after_the_swap() {
 async fn the_update_stays_unacked_until_the_new_version_is_live() {
     let mut broker = TestBroker::new("ackorder").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let workers = fleet(&broker, &rules, 1, &["--load-budget-ms", "20000"]).await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let workers = fleet(
+        &broker.prefix,
+        rules.path(),
+        1,
+        &["--load-budget-ms", "20000"],
+    )
+    .await;
     let w = &workers[0];
 
     // A version whose top level takes ~4 s to evaluate: the swap happens only after that.
     let slow = format!(
         "local t = os.clock() while os.clock() - t < 4 do end {}",
-        rule("v1")
+        tagged_rule("v1")
     );
     let update = RuleUpdate {
         module: "shop.a".to_owned(),
@@ -187,16 +133,6 @@ fn update_json(module: &str, path: &str, source: &str, sha: &str, version: u64) 
     .into_bytes()
 }
 
-pub(crate) fn good(module: &str, source: &str, version: u64) -> Vec<u8> {
-    update_json(
-        module,
-        &format!("{}.lua", module.replace('.', "/")),
-        source,
-        &sha256(source),
-        version,
-    )
-}
-
 /// The workers that sent `replies`, sorted (one entry per reply).
 fn answered_by(replies: &[Reply]) -> Vec<String> {
     let mut ids: Vec<String> = replies
@@ -220,13 +156,13 @@ fn fleet_ids(workers: &[WorkerProc]) -> Vec<String> {
 async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version() {
     let mut broker = TestBroker::new("bad").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     rules.write("lib.tag", "return { tag = 'h0', n = 1 }");
     rules.write("shop.b", "local t = require('lib.tag') local x = t.n + 1 return { parse = function() return { items = { { tag = t.tag } } } end }");
     let outside = std::env::temp_dir().join(format!("{}-outside.lua", broker.prefix));
-    std::fs::write(&outside, rule("evil")).expect("write outside file");
+    std::fs::write(&outside, tagged_rule("evil")).expect("write outside file");
     std::os::unix::fs::symlink(&outside, rules.path().join("shop/evil.lua")).expect("symlink");
-    let mut workers = fleet(&broker, &rules, 3, &[]).await;
+    let mut workers = fleet(&broker.prefix, rules.path(), 3, &[]).await;
 
     let cases = vec![
         Bad { name: "invalid JSON", body: b"{\"type\": \"update\", ".to_vec(), stage: "decode" },
@@ -239,14 +175,14 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
         Bad { name: "escaping path", body: update_json("shop.a", "../../etc/passwd", "return {}", &sha256("return {}"), 9), stage: "path" },
         Bad { name: "absolute path", body: update_json("shop.a", "/etc/shop/a.lua", "return {}", &sha256("return {}"), 9), stage: "path" },
         Bad { name: "symlink out of the root", body: serde_json::json!({"type":"update","module":"shop.evil","path":"shop/evil.lua","version":9,"push_id":"p-evil"}).to_string().into_bytes(), stage: "path" },
-        Bad { name: "sha256 mismatch", body: update_json("shop.a", "shop/a.lua", &rule("v9"), &sha256("something else"), 9), stage: "checksum" },
-        Bad { name: "syntax error", body: good("shop.a", "return {\n parse = function(\n x = = 1", 9), stage: "compile" },
-        Bad { name: "top-level runtime error", body: good("shop.a", "local t = nil\nreturn t.x", 9), stage: "evaluate" },
-        Bad { name: "top-level endless loop", body: good("shop.a", "while true do end", 9), stage: "budget" },
-        Bad { name: "top-level endless loop in pcall", body: good("shop.a", "while true do pcall(function() while true do end end) end", 9), stage: "budget" },
-        Bad { name: "top-level memory bomb", body: good("shop.a", "local t = {} while true do t[#t+1] = string.rep('x', 1e6) .. #t end", 9), stage: "memory" },
-        Bad { name: "not a rule module", body: good("shop.a", "return 42", 9), stage: "shape" },
-        Bad { name: "helper that breaks a dependent", body: good("lib.tag", "return { tag = 'h1' }", 9), stage: "dependent" },
+        Bad { name: "sha256 mismatch", body: update_json("shop.a", "shop/a.lua", &tagged_rule("v9"), &sha256("something else"), 9), stage: "checksum" },
+        Bad { name: "syntax error", body: update_body("shop.a", "return {\n parse = function(\n x = = 1", 9), stage: "compile" },
+        Bad { name: "top-level runtime error", body: update_body("shop.a", "local t = nil\nreturn t.x", 9), stage: "evaluate" },
+        Bad { name: "top-level endless loop", body: update_body("shop.a", "while true do end", 9), stage: "budget" },
+        Bad { name: "top-level endless loop in pcall", body: update_body("shop.a", "while true do pcall(function() while true do end end) end", 9), stage: "budget" },
+        Bad { name: "top-level memory bomb", body: update_body("shop.a", "local t = {} while true do t[#t+1] = string.rep('x', 1e6) .. #t end", 9), stage: "memory" },
+        Bad { name: "not a rule module", body: update_body("shop.a", "return 42", 9), stage: "shape" },
+        Bad { name: "helper that breaks a dependent", body: update_body("lib.tag", "return { tag = 'h1' }", 9), stage: "dependent" },
     ];
     for (i, case) in cases.iter().enumerate() {
         let correlation = format!("c{i}");
@@ -281,7 +217,7 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
 
     // A stale version: v2 applies, then v1 is refused (and acked: retrying cannot help).
     broker
-        .send_control_raw(&good("shop.a", &rule("v2"), 2), "ok2")
+        .send_control_raw(&update_body("shop.a", &tagged_rule("v2"), 2), "ok2")
         .await;
     let applied = broker.replies(3, 15 * SECOND).await;
     assert_eq!(answered_by(&applied), fleet_ids(&workers), "{applied:?}");
@@ -292,7 +228,7 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
         "{applied:?}"
     );
     broker
-        .send_control_raw(&good("shop.a", &rule("stale"), 1), "stale")
+        .send_control_raw(&update_body("shop.a", &tagged_rule("stale"), 1), "stale")
         .await;
     let refused = broker.replies(3, 15 * SECOND).await;
     assert_eq!(answered_by(&refused), fleet_ids(&workers), "{refused:?}");
@@ -313,8 +249,7 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
 
     // Everything above, garbage included, is in the history: a worker that starts now skips
     // the garbage and the refused versions and converges to v2.
-    let late = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    late.ready().await;
+    let late = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
     let caught = late.events("caught up with the history");
     assert_eq!(
         caught.first().map(|v| v["applied"].clone()),
@@ -340,8 +275,7 @@ async fn bad_updates_leave_every_worker_alive_and_serving_the_previous_version()
     broker
         .enqueue(&[job(&site, "shop.a", 1), job(&site, "shop.b", 2)])
         .await;
-    let mut items = broker.items(2, 10 * SECOND).await;
-    items.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let items = broker.items_by_job(2, 10 * SECOND).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(
         (items[0].fields["tag"].as_str(), items[0].rule_version),
@@ -362,25 +296,20 @@ async fn a_call_in_progress_finishes_on_the_old_version_and_the_next_uses_the_ne
     let rules = RulesDir::new(&broker.prefix);
     // v0 takes 2 s per page.
     rules.write("shop.a", "return { parse = function(page) local t = os.clock() while os.clock() - t < 2 do end return { items = { { tag = 'old' } } } end }");
-    let workers = fleet(&broker, &rules, 1, &[]).await;
+    let workers = fleet(&broker.prefix, rules.path(), 1, &[]).await;
     let w = &workers[0];
 
     let site = site().await;
-    broker.enqueue(&[job(&site, "shop.a", 1)]).await;
-    w.wait_for("job started", |v| v["span"]["job"] == "job-1", 10 * SECOND)
-        .await;
-    let file = rules.scratch("a.lua", &rule("new"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
+    enqueue_until_logged(
+        &broker,
+        &[job(&site, "shop.a", 1)],
+        w,
+        "job started",
+        10 * SECOND,
     )
     .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let file = rules.scratch("a.lua", &tagged_rule("new"));
+    push_and_wait(&broker.prefix, "shop.a", &file, &[]).await;
     // The push landed while job-1 was still running.
     assert!(
         w.events("job done").is_empty(),
@@ -389,8 +318,7 @@ async fn a_call_in_progress_finishes_on_the_old_version_and_the_next_uses_the_ne
     );
 
     broker.enqueue(&[job(&site, "shop.a", 2)]).await;
-    let mut items = broker.items(2, 15 * SECOND).await;
-    items.sort_by(|a, b| a.job.cmp(&b.job));
+    let items = broker.items_by_job(2, 15 * SECOND).await;
     let got: Vec<(&str, &str, u64)> = items
         .iter()
         .map(|i| {
@@ -413,21 +341,11 @@ async fn pushing_a_helper_reloads_its_dependents_together() {
     for name in ["shop.a", "shop.b"] {
         rules.write(name, "local t = require('lib.tag') return { parse = function() return { items = { { tag = t.tag } } } end }");
     }
-    rules.write("shop.c", &rule("c0"));
-    let workers = fleet(&broker, &rules, 2, &[]).await;
+    rules.write("shop.c", &tagged_rule("c0"));
+    let workers = fleet(&broker.prefix, rules.path(), 2, &[]).await;
 
     let file = rules.scratch("tag.lua", "return { tag = 'h1' }");
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "lib.tag",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    push_and_wait(&broker.prefix, "lib.tag", &file, &[]).await;
     for w in &workers {
         let reloaded = w.wait_count("rule reloaded", 1, 5 * SECOND).await;
         assert_eq!(reloaded.len(), 1, "{}", w.dump());
@@ -444,8 +362,7 @@ async fn pushing_a_helper_reloads_its_dependents_together() {
             job(&site, "shop.c", 3),
         ])
         .await;
-    let mut items = broker.items(3, 10 * SECOND).await;
-    items.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let items = broker.items_by_job(3, 10 * SECOND).await;
     let got: Vec<(&str, &str, u64)> = items
         .iter()
         .map(|i| {

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use crawlfleet_bus::ReplyTo;
 use crawlfleet_bus::message::{ReloadStatus, Reply};
-use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc};
-
-use crate::reload::{good, rule};
+use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, tagged_rule, update_body};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -16,9 +14,8 @@ const SECOND: Duration = Duration::from_secs(1);
 async fn a_reply_address_that_names_nobody_costs_the_worker_nothing() {
     let mut broker = TestBroker::new("replies").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
-    let worker = WorkerProc::start(&broker.prefix, rules.path(), &[]).await;
-    worker.ready().await;
+    rules.write("shop.a", &tagged_rule("v0"));
+    let worker = WorkerProc::start_ready(&broker.prefix, rules.path(), &[]).await;
 
     let nobody = [
         "amq.rabbitmq.reply-to.forged".to_owned(),
@@ -29,7 +26,7 @@ async fn a_reply_address_that_names_nobody_costs_the_worker_nothing() {
             queue,
             correlation_id: Some(format!("lost-{version}")),
         };
-        let update = good("shop.a", &rule(&format!("v{version}")), version);
+        let update = update_body("shop.a", &tagged_rule(&format!("v{version}")), version);
         broker.send_update_replying_to(&update, &reply).await;
     }
     let reloaded = worker.wait_count("rule reloaded", 2, 10 * SECOND).await;
@@ -37,7 +34,7 @@ async fn a_reply_address_that_names_nobody_costs_the_worker_nothing() {
 
     // The next asker still hears back, on the same session.
     broker
-        .send_control_raw(&good("shop.a", &rule("v3"), 3), "heard")
+        .send_control_raw(&update_body("shop.a", &tagged_rule("v3"), 3), "heard")
         .await;
     let replies = broker.replies(1, 10 * SECOND).await;
     let [Reply::Reload(r)] = replies.as_slice() else {

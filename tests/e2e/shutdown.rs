@@ -22,8 +22,7 @@ async fn sigterm_mid_job(broker: &TestBroker) -> (Option<i32>, TestSite) {
         then: Box::new(Route::Html(page)),
     };
     let site = TestSite::start([("/p/travel-kettle".to_owned(), slow)].into()).await;
-    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &["--grace-s", "10"]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &["--grace-s", "10"]).await;
     let url = site.url("/p/travel-kettle");
     let out = run_publisher(&broker.prefix, &["enqueue", &url, "--rule", "shop.product"]).await;
     assert_eq!(out.code, 0, "{out:?}");
@@ -71,8 +70,7 @@ async fn a_second_signal_exits_at_once() {
         then: Box::new(Route::Html("<p>slow</p>".to_owned())),
     };
     let site = TestSite::start([("/p/slow".to_owned(), page)].into()).await;
-    let w = WorkerProc::start(&broker.prefix, &repo_rules(), &["--grace-s", "60"]).await;
-    w.ready().await;
+    let w = WorkerProc::start_ready(&broker.prefix, &repo_rules(), &["--grace-s", "60"]).await;
     let out = run_publisher(
         &broker.prefix,
         &["enqueue", &site.url("/p/slow"), "--rule", "shop.product"],

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use crawlfleet_bus::message::{ReloadStatus, Reply};
-use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc};
-
-use crate::reload::{good, rule, versions};
+use crawlfleet_tests::{RulesDir, TestBroker, WorkerProc, tagged_rule, update_body, versions};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -14,13 +12,13 @@ const SECOND: Duration = Duration::from_secs(1);
 async fn an_update_published_while_a_worker_starts_is_applied() {
     let mut broker = TestBroker::new("startup").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     // Loading the rules root takes ~2 s, so the push below lands mid-start-up.
     rules.write(
         "shop.slow",
         &format!(
             "local t = os.clock() while os.clock() - t < 2 do end {}",
-            rule("s")
+            tagged_rule("s")
         ),
     );
     let w = WorkerProc::start(&broker.prefix, rules.path(), &["--load-budget-ms", "10000"]).await;
@@ -30,7 +28,7 @@ async fn an_update_published_while_a_worker_starts_is_applied() {
     );
 
     broker
-        .send_control_raw(&good("shop.a", &rule("v1"), 1), "early")
+        .send_control_raw(&update_body("shop.a", &tagged_rule("v1"), 1), "early")
         .await;
     let replies = broker.replies(1, 30 * SECOND).await;
     let Some(Reply::Reload(r)) = replies.first() else {

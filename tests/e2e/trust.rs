@@ -8,17 +8,11 @@ use std::time::Duration;
 use crawlfleet_bus::message::{ControlMessage, ReloadStatus, Reply, RuleUpdate, Targets};
 use crawlfleet_bus::signature::{self, SigningKey};
 use crawlfleet_tests::{
-    RulesDir, TestBroker, WorkerProc, one_job, publisher, run_publisher, run_worker_until_exit,
-    shop_a_update, tag_and_version,
+    RulesDir, TestBroker, WorkerProc, one_job, publisher, push_and_wait, run_publisher,
+    run_worker_until_exit, shop_a_update, tag_and_version, tagged_rule,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn rule(tag: &str) -> String {
-    format!(
-        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
-    )
-}
 
 fn keys() -> (String, String, SigningKey) {
     let (secret, public) = signature::generate().expect("keys");
@@ -54,12 +48,11 @@ fn reloaded_push_ids(w: &WorkerProc) -> Vec<String> {
 async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on_or_run() {
     let mut broker = TestBroker::new("trust-inject").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     let (secret, public, _) = keys();
     let (_, _, stranger) = keys();
     let trusted = ["--trusted-keys", public.as_str()];
-    let w1 = WorkerProc::start(&broker.prefix, rules.path(), &trusted).await;
-    w1.ready().await;
+    let w1 = WorkerProc::start_ready(&broker.prefix, rules.path(), &trusted).await;
     let prefix = broker.prefix.clone();
     let key_file = rules.scratch("push.key", &secret);
     let key_file = key_file.to_str().unwrap_or_default();
@@ -78,23 +71,20 @@ async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on
     };
 
     // v1, signed: the good base.
-    let one = rules.scratch("one.lua", &rule("one"));
-    let mut args = with_sign(&["push-rule", "shop.a"]);
-    args.push(one.to_str().unwrap_or_default().to_owned());
-    let out = publisher_run(args).await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let one = rules.scratch("one.lua", &tagged_rule("one"));
+    push_and_wait(&prefix, "shop.a", &one, &["--sign-key", key_file]).await;
 
     // Injected by a broker client (to the workers and into the history): an unsigned v2
     // and a v41 canary for everyone signed by a stranger's key.
-    let unsigned = shop_a_update(&rule("evil-unsigned"), 2, "p-evil-unsigned");
-    let mut forged = shop_a_update(&rule("evil-stranger"), 41, "p-evil-stranger");
+    let unsigned = shop_a_update(&tagged_rule("evil-unsigned"), 2, "p-evil-unsigned");
+    let mut forged = shop_a_update(&tagged_rule("evil-stranger"), 41, "p-evil-stranger");
     forged.targets = Some(Targets {
         workers: Vec::new(),
         canary_percent: Some(100.0),
     });
     signature::sign(&mut forged, &stranger, &broker.prefix).expect("sign");
     // And a module of which only an injected entry exists.
-    let mut lone = shop_a_update(&rule("evil-lone"), 3, "p-evil-lone");
+    let mut lone = shop_a_update(&tagged_rule("evil-lone"), 3, "p-evil-lone");
     lone.module = "shop.b".to_owned();
     lone.path = "shop/b.lua".to_owned();
     lone.targets = forged.targets.clone();
@@ -113,15 +103,9 @@ async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on
     }
 
     // A signed canary for w1 alone: numbered past the valid history only (v2, not v42).
-    let two = rules.scratch("two.lua", &rule("two"));
-    let mut args = with_sign(&["push-rule", "shop.a"]);
-    args.extend([
-        "--workers".to_owned(),
-        w1.id.clone(),
-        two.to_str().unwrap_or_default().to_owned(),
-    ]);
-    let out = publisher_run(args).await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let two = rules.scratch("two.lua", &tagged_rule("two"));
+    let only_w1 = ["--sign-key", key_file, "--workers", w1.id.as_str()];
+    let out = push_and_wait(&prefix, "shop.a", &two, &only_w1).await;
     assert!(out.stdout.contains("shop.a v2 "), "{}", out.stdout);
 
     // Promote takes the signed canary, not the newer forged one, and says what it left out.
@@ -169,8 +153,7 @@ async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on
     assert_eq!(tag_and_version(&items), Some((Some("one"), 4)));
 
     // Catch-up: a worker started now skips the injected entries before choosing.
-    let w2 = WorkerProc::start(&broker.prefix, rules.path(), &trusted).await;
-    w2.ready().await;
+    let w2 = WorkerProc::start_ready(&broker.prefix, rules.path(), &trusted).await;
     let skipped = w2.wait_count("history entry skipped: does not verify", 3, 5 * SECOND);
     assert_eq!(skipped.await.len(), 3, "{}", w2.dump());
     let caught = w2
@@ -197,8 +180,8 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
     let mut fleet_b = TestBroker::new("trust-b").await;
     let rules_a = RulesDir::new(&fleet_a.prefix);
     let rules_b = RulesDir::new(&fleet_b.prefix);
-    rules_a.write("shop.a", &rule("v0"));
-    rules_b.write("shop.a", &rule("v0"));
+    rules_a.write("shop.a", &tagged_rule("v0"));
+    rules_b.write("shop.a", &tagged_rule("v0"));
     let (_, public, key) = keys();
     let trusted = ["--trusted-keys", public.as_str()];
     let a1 = WorkerProc::start(&fleet_a.prefix, rules_a.path(), &trusted).await;
@@ -209,7 +192,7 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
     }
 
     // A canary for a1 alone, signed for fleet A: a1 applies it, a2 skips it.
-    let mut canary = shop_a_update(&rule("canary"), 1, "p-canary");
+    let mut canary = shop_a_update(&tagged_rule("canary"), 1, "p-canary");
     canary.targets = Some(Targets {
         workers: vec![a1.id.clone()],
         canary_percent: None,
@@ -245,7 +228,7 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
 
     // A push signed for fleet A applies there, and is refused when replayed into fleet B,
     // which trusts the same key.
-    let mut everyone = shop_a_update(&rule("fleet-a"), 2, "p-fleet-a");
+    let mut everyone = shop_a_update(&tagged_rule("fleet-a"), 2, "p-fleet-a");
     signature::sign(&mut everyone, &key, &fleet_a.prefix).expect("sign");
     let message = ControlMessage::Update(everyone);
     fleet_a.send_control(&message, "fleet-a").await;
@@ -262,8 +245,7 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
         "{got:?}"
     );
     // Nor does its history replay it: a worker started in B now stays on v0.
-    let b2 = WorkerProc::start(&fleet_b.prefix, rules_b.path(), &trusted).await;
-    b2.ready().await;
+    let b2 = WorkerProc::start_ready(&fleet_b.prefix, rules_b.path(), &trusted).await;
     b2.wait_count("history entry skipped: does not verify", 1, 5 * SECOND)
         .await;
     assert!(reloaded_push_ids(&b2).is_empty(), "{}", b2.dump());
@@ -283,10 +265,10 @@ async fn a_signed_push_re_aimed_or_replayed_into_another_fleet_is_refused() {
 async fn an_absurd_version_in_the_history_does_not_stop_the_next_push() {
     let mut broker = TestBroker::new("trust-maxver").await;
     let rules = RulesDir::new(&broker.prefix);
-    rules.write("shop.a", &rule("v0"));
+    rules.write("shop.a", &tagged_rule("v0"));
     let (secret, public, _) = keys();
-    let w = WorkerProc::start(&broker.prefix, rules.path(), &["--trusted-keys", &public]).await;
-    w.ready().await;
+    let w =
+        WorkerProc::start_ready(&broker.prefix, rules.path(), &["--trusted-keys", &public]).await;
 
     // u64::MAX is refused when decoded (by the worker, and by the publisher reading the
     // history); 2^53 decodes but is unsigned, so it counts for nothing.
@@ -301,7 +283,7 @@ async fn an_absurd_version_in_the_history_does_not_stop_the_next_push() {
         Some(&(ReloadStatus::Failed, Some("decode".to_owned()))),
         "{got:?}"
     );
-    let cap = shop_a_update(&rule("cap"), RuleUpdate::MAX_VERSION, "p-cap");
+    let cap = shop_a_update(&tagged_rule("cap"), RuleUpdate::MAX_VERSION, "p-cap");
     broker
         .send_control(&ControlMessage::Update(cap), "cap")
         .await;
@@ -313,20 +295,9 @@ async fn an_absurd_version_in_the_history_does_not_stop_the_next_push() {
     );
 
     let key_file = rules.scratch("push.key", &secret);
-    let file = rules.scratch("next.lua", &rule("next"));
-    let out = run_publisher(
-        &broker.prefix,
-        &[
-            "push-rule",
-            "shop.a",
-            file.to_str().unwrap_or_default(),
-            "--wait",
-            "--sign-key",
-            key_file.to_str().unwrap_or_default(),
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let file = rules.scratch("next.lua", &tagged_rule("next"));
+    let key_path = key_file.to_str().unwrap_or_default();
+    let out = push_and_wait(&broker.prefix, "shop.a", &file, &["--sign-key", key_path]).await;
     assert!(out.stdout.contains("shop.a v1 "), "{}", out.stdout);
     let items = one_job(&mut broker, "j-1", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("next"), 1)));
@@ -349,8 +320,8 @@ async fn an_absurd_version_in_the_history_does_not_stop_the_next_push() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_or_unreadable_trusted_key_list_is_a_configuration_error() {
     let rules = RulesDir::new(&TestBroker::fresh_prefix("trust-config"));
-    rules.write("shop.a", &rule("v0"));
-    let file = rules.scratch("a.lua", &rule("a"));
+    rules.write("shop.a", &tagged_rule("v0"));
+    let file = rules.scratch("a.lua", &tagged_rule("a"));
     for keys in ["", " , ", "not-a-key"] {
         let out = run_worker_until_exit(
             &[

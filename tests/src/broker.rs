@@ -221,6 +221,13 @@ impl TestBroker {
             .collect()
     }
 
+    /// Takes items like [`TestBroker::items`], sorted by job id (then page, then id).
+    pub async fn items_by_job(&mut self, n: usize, timeout: Duration) -> Vec<Item> {
+        let mut items = self.items(n, timeout).await;
+        items.sort_by(|a, b| (&a.job, &a.url, &a.id).cmp(&(&b.job, &b.url, &b.id)));
+        items
+    }
+
     /// Takes dead letters (body as JSON, `null` when it is not JSON, headers) until `n`
     /// arrived or `timeout` passed.
     pub async fn dead_letters(

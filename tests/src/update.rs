@@ -1,5 +1,5 @@
-//! Rule updates as the tests send them straight to the broker: inline source with its
-//! digest, for module `shop.a`.
+//! Rule versions and updates as the tests make them: a rule that stamps a tag on its item,
+//! and updates with inline source and digest, typed or as the JSON body on the wire.
 
 use crawlfleet_bus::message::RuleUpdate;
 use sha2::{Digest, Sha256};
@@ -10,6 +10,14 @@ pub fn sha256(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A rule module whose every page yields one item `{ tag = TAG }`: what the tests push to
+/// see which version ran (see [`crate::tag_and_version`]).
+pub fn tagged_rule(tag: &str) -> String {
+    format!(
+        "return {{ parse = function(page) return {{ items = {{ {{ tag = '{tag}' }} }} }} end }}"
+    )
 }
 
 /// An update of `shop.a` carrying `source` inline, unsigned and for every worker.
@@ -23,4 +31,20 @@ pub fn shop_a_update(source: &str, version: u64, push_id: &str) -> RuleUpdate {
         push_id: push_id.to_owned(),
         ..RuleUpdate::default()
     }
+}
+
+/// The JSON body of a well-formed update of `module` (at its usual path) carrying `source`
+/// inline with its digest, unsigned and for every worker; push id `p-<module>-<version>`.
+pub fn update_body(module: &str, source: &str, version: u64) -> Vec<u8> {
+    serde_json::json!({
+        "type": "update",
+        "module": module,
+        "path": format!("{}.lua", module.replace('.', "/")),
+        "source": source,
+        "sha256": sha256(source),
+        "version": version,
+        "push_id": format!("p-{module}-{version}"),
+    })
+    .to_string()
+    .into_bytes()
 }

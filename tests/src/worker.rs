@@ -63,6 +63,13 @@ impl WorkerProc {
         Self::start_with_env(prefix, rules, extra, &[]).await
     }
 
+    /// Like `start`, and waits until the worker is consuming (its `worker ready` line).
+    pub async fn start_ready(prefix: &str, rules: &std::path::Path, extra: &[&str]) -> WorkerProc {
+        let w = Self::start(prefix, rules, extra).await;
+        w.ready().await;
+        w
+    }
+
     /// Like `start`, with extra environment variables (applied last, so they win).
     pub async fn start_with_env(
         prefix: &str,
