@@ -3,9 +3,13 @@
 //! reuses a subtable (`t = {t, t}`, a few dozen levels deep: tiny in Lua, exponential as
 //! JSON) costs at most the bound, never the worker's memory.
 
+use std::cell::Cell;
+use std::fmt;
 use std::sync::Arc;
 
-use mlua::{Lua, LuaSerdeExt, Value};
+use mlua::serde::DeserializeOptions;
+use mlua::{Lua, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::budget::Budget;
 
@@ -34,61 +38,198 @@ pub enum PlainDataError {
 }
 
 /// `value` as JSON, if it weighs at most `cap` bytes (counting every reuse of a shared
-/// table again, as JSON will), is at most [`MAX_DEPTH`] deep and is plain data.
+/// table again, as JSON will), is at most [`MAX_DEPTH`] deep and is plain data. One pass:
+/// the conversion counts as it goes and stops at the first value past a bound.
 pub(crate) fn to_json(
     lua: &Lua,
     value: Value,
     cap: usize,
 ) -> Result<serde_json::Value, PlainDataError> {
     let budget = lua.app_data_ref::<Arc<Budget>>().map(|b| Arc::clone(&b));
-    let mut measure = Measure {
-        left: cap,
+    let meter = Meter {
+        left: Cell::new(cap),
         cap,
-        visits: 0,
+        visits: Cell::new(0),
         budget: budget.as_deref(),
+        stopped: Cell::new(None),
     };
-    measure.value(&value, 0)?;
-    lua.from_value::<serde_json::Value>(value)
-        .map_err(|e| PlainDataError::Convert(e.to_string()))
+    let converted = Bounded {
+        meter: &meter,
+        depth: 0,
+    }
+    .deserialize(mlua::serde::Deserializer::new_with_options(
+        value,
+        // mlua's own depth check would answer first, with a message of its own.
+        DeserializeOptions::default().recursion_limit(MAX_DEPTH + 1),
+    ));
+    match (meter.stopped.take(), converted) {
+        (Some(why), _) => Err(why),
+        (None, Ok(json)) => Ok(json),
+        (None, Err(e)) => Err(PlainDataError::Convert(e.to_string())),
+    }
 }
 
-struct Measure<'a> {
-    left: usize,
+/// What a conversion has left to spend, and why it stopped if it did.
+struct Meter<'a> {
+    left: Cell<usize>,
     cap: usize,
-    visits: usize,
+    visits: Cell<usize>,
     budget: Option<&'a Budget>,
+    stopped: Cell<Option<PlainDataError>>,
 }
 
-impl Measure<'_> {
-    fn spend(&mut self, bytes: usize) -> Result<(), PlainDataError> {
-        self.left = self
-            .left
-            .checked_sub(bytes)
-            .ok_or(PlainDataError::TooLarge(self.cap))?;
-        self.visits += 1;
-        if self.visits.is_multiple_of(CHECK_EVERY) && self.budget.is_some_and(Budget::expired) {
-            return Err(PlainDataError::Deadline);
-        }
-        Ok(())
+impl Meter<'_> {
+    /// Spends `bytes`; past a bound, remembers why and fails the conversion.
+    fn spend<E: de::Error>(&self, bytes: usize) -> Result<(), E> {
+        let why = match self.left.get().checked_sub(bytes) {
+            None => PlainDataError::TooLarge(self.cap),
+            Some(left) => {
+                self.left.set(left);
+                let visits = self.visits.get() + 1;
+                self.visits.set(visits);
+                if !(visits.is_multiple_of(CHECK_EVERY) && self.budget.is_some_and(Budget::expired))
+                {
+                    return Ok(());
+                }
+                PlainDataError::Deadline
+            }
+        };
+        Err(self.stop(why))
     }
 
-    fn value(&mut self, value: &Value, depth: usize) -> Result<(), PlainDataError> {
-        match value {
-            Value::String(s) => self.spend(VALUE_COST + s.as_bytes().len()),
-            Value::Table(t) => {
-                if depth >= MAX_DEPTH {
-                    return Err(PlainDataError::TooDeep);
-                }
-                self.spend(VALUE_COST)?;
-                for pair in t.pairs::<Value, Value>() {
-                    let (k, v) = pair.map_err(|e| PlainDataError::Convert(e.to_string()))?;
-                    self.value(&k, depth + 1)?;
-                    self.value(&v, depth + 1)?;
-                }
-                Ok(())
-            }
-            _ => self.spend(VALUE_COST),
+    fn stop<E: de::Error>(&self, why: PlainDataError) -> E {
+        let error = E::custom(&why);
+        self.stopped.set(Some(why));
+        error
+    }
+}
+
+/// Converts one value as `serde_json::Value`'s own `Deserialize` does, spending from the
+/// meter for every value, key and byte of text.
+#[derive(Clone, Copy)]
+struct Bounded<'m, 'a> {
+    meter: &'m Meter<'a>,
+    depth: usize,
+}
+
+impl Bounded<'_, '_> {
+    fn nested<E: de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.meter.stop(PlainDataError::TooDeep));
         }
+        self.meter.spend(VALUE_COST)?;
+        Ok(Bounded {
+            meter: self.meter,
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Bounded<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST)?;
+        Ok(serde_json::Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST)?;
+        Ok(serde_json::Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST)?;
+        Ok(serde_json::Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST)?;
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST + v.len())?;
+        Ok(serde_json::Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST + v.len())?;
+        Ok(serde_json::Value::String(v))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.meter.spend(VALUE_COST)?;
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.nested()?;
+        let mut values = Vec::new();
+        while let Some(value) = seq.next_element_seed(inner)? {
+            values.push(value);
+        }
+        Ok(serde_json::Value::Array(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.nested()?;
+        let mut values = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(Key(inner))? {
+            let value = map.next_value_seed(inner)?;
+            values.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(values))
+    }
+}
+
+/// A map key: a string, as `serde_json::Value` requires, counted like a string value.
+struct Key<'m, 'a>(Bounded<'m, 'a>);
+
+impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_string(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        self.0.meter.spend(VALUE_COST + v.len())?;
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        self.0.meter.spend(VALUE_COST + v.len())?;
+        Ok(v)
     }
 }
 
@@ -112,4 +253,71 @@ pub(crate) fn truncated(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
         &text[..cut],
         text.len() - cut
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use mlua::{Lua, LuaSerdeExt, Value};
+
+    use super::{PlainDataError, to_json};
+
+    /// The one-pass conversion gives what mlua's own conversion gives, value for value.
+    #[test]
+    fn converts_as_mlua_does() {
+        let lua = Lua::new();
+        for chunk in [
+            "return nil",
+            "return true",
+            "return 42",
+            "return -7.5",
+            "return 0/0",
+            "return 'text é'",
+            "return {}",
+            "return {1, 2, {3, {}}}",
+            "return {a = 1, b = {c = 'd', e = {false}}}",
+            "return {1, nil, 3}",
+            "return {[1] = 'a', [2] = 'b'}",
+            "return {[5] = 'sparse'}",
+            "return {[1] = 'x', y = 2}",
+            "return {[true] = 1}",
+            "return {f = function() end}",
+            "return {s = '\\255'}",
+        ] {
+            let value: Value = lua.load(chunk).eval().expect(chunk);
+            let ours = to_json(&lua, value.clone(), super::MAX_OUTPUT_BYTES);
+            let theirs = lua.from_value::<serde_json::Value>(value);
+            match (ours, theirs) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{chunk}"),
+                (Err(PlainDataError::Convert(_)), Err(_)) => {}
+                (a, b) => panic!("{chunk}: ours {a:?}, mlua's {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_stop_the_conversion_with_their_reason() {
+        let lua = Lua::new();
+        let shared: Value = lua
+            .load("local t = {'x'} for _ = 1, 40 do t = {t, t} end return t")
+            .eval()
+            .expect("shared");
+        assert_eq!(
+            to_json(&lua, shared, 1 << 20),
+            Err(PlainDataError::TooLarge(1 << 20))
+        );
+        let deep: Value = lua
+            .load("local t = {} for _ = 1, 200 do t = {t} end return t")
+            .eval()
+            .expect("deep");
+        assert_eq!(
+            to_json(&lua, deep, super::MAX_OUTPUT_BYTES),
+            Err(PlainDataError::TooDeep)
+        );
+        let text: Value = lua
+            .load("return string.rep('a', 100)")
+            .eval()
+            .expect("text");
+        assert_eq!(to_json(&lua, text.clone(), 132).map(|_| ()), Ok(()));
+        assert_eq!(to_json(&lua, text, 131), Err(PlainDataError::TooLarge(131)));
+    }
 }

@@ -248,6 +248,10 @@ fn newlines(raw: &str) -> Cow<'_, str> {
 /// `raw` as the page means it: line breaks normalised, then references decoded (so a
 /// `&#13;` stays a carriage return).
 fn decode(raw: &str, context: entities::Context) -> Cow<'_, str> {
+    // Most texts have neither: one scan answers for both.
+    if memchr::memchr2(b'\r', b'&', raw.as_bytes()).is_none() {
+        return Cow::Borrowed(raw);
+    }
     match newlines(raw) {
         Cow::Borrowed(raw) => entities::decode(raw, context),
         Cow::Owned(text) => Cow::Owned(entities::decode(&text, context).into_owned()),
