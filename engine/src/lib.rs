@@ -7,7 +7,6 @@
 
 mod budget;
 mod error;
-mod html;
 mod instance;
 mod limits;
 mod lua_error;
@@ -26,8 +25,8 @@ mod source;
 mod store;
 mod syntax;
 
+pub use crawlfleet_html::{MAX_ATTRIBUTES, MAX_NODES};
 pub use error::{CallError, LoadError, Stage};
-pub use html::{MAX_ATTRIBUTES, MAX_NODES};
 pub use limits::Limits;
 pub use name::{ModuleName, NameError};
 pub use output::{LinkRequest, ParseOutput};

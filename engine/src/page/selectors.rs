@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crawlfleet_html::{SelectorList, parse_selector};
 use mlua::Lua;
-
-use crate::html::{SelectorList, parse_selector};
 
 /// Selectors the versions loaded in a state have used, by their CSS text.
 #[derive(Default)]
