@@ -8,6 +8,7 @@
 mod budget;
 mod error;
 mod instance;
+mod json_to_lua;
 mod limits;
 mod lua_error;
 mod name;
