@@ -7,8 +7,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
+use mlua::{Function, Table, Value};
 
+use crate::json_to_lua::to_lua;
 use crate::lua_error::{describe, is_memory_error};
 use crate::page::LuaPage;
 use crate::plain_data::{MAX_OUTPUT_BYTES, PlainDataError, to_json};
@@ -328,16 +329,4 @@ impl Instance {
 /// A state a version was to be loaded in could not be opened or set up.
 pub(crate) fn state_error(e: mlua::Error) -> LoadError {
     LoadError::new(Stage::Evaluate, format!("cannot prepare a Lua state: {e}"))
-}
-
-/// How JSON becomes Lua: `null` is `nil`.
-pub(crate) fn json_to_lua_options() -> mlua::serde::SerializeOptions {
-    mlua::serde::SerializeOptions::new()
-        .serialize_none_to_null(false)
-        .serialize_unit_to_null(false)
-}
-
-/// JSON to Lua, with JSON `null` as `nil`.
-fn to_lua(lua: &Lua, value: &serde_json::Value) -> mlua::Result<Value> {
-    lua.to_value_with(value, json_to_lua_options())
 }

@@ -7,8 +7,8 @@
 
 mod budget;
 mod error;
-mod html;
 mod instance;
+mod json_to_lua;
 mod limits;
 mod lua_error;
 mod name;
@@ -26,8 +26,8 @@ mod source;
 mod store;
 mod syntax;
 
+pub use crawlfleet_html::{MAX_ATTRIBUTES, MAX_NODES};
 pub use error::{CallError, LoadError, Stage};
-pub use html::{MAX_ATTRIBUTES, MAX_NODES};
 pub use limits::Limits;
 pub use name::{ModuleName, NameError};
 pub use output::{LinkRequest, ParseOutput};

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::sandbox::Sandbox;
-use crate::{Limits, ModuleName, RuleSet};
+use crate::{Limits, ModuleName};
 
 /// A state is collected before reuse once it holds more than this share of its limit.
 const COLLECT_ABOVE_DIVISOR: usize = 8;
@@ -66,11 +66,11 @@ impl StatePool {
         }
     }
 
-    /// Work for between reloads: keeps at most one idle state per module still in `live`,
+    /// Work for between reloads: keeps at most one idle state per module `is_live` names,
     /// closes the rest, and opens the spare if it was used. Blocking: it runs Lua.
-    pub(crate) fn housekeep(&mut self, live: &RuleSet, limits: &Limits) {
+    pub(crate) fn housekeep(&mut self, is_live: impl Fn(&ModuleName) -> bool, limits: &Limits) {
         self.by_module.retain(|module, states| {
-            let mut keep_idle = usize::from(live.source(module).is_some());
+            let mut keep_idle = usize::from(is_live(module));
             states.retain(|s| {
                 if Arc::strong_count(s) > 1 {
                     return true;

@@ -20,7 +20,6 @@ use mlua::LuaSerdeExt as _;
 
 use crate::budget::Budget;
 use crate::lua_error::CHUNK_PREFIX;
-use crate::page::SelectorCache;
 use crate::plain_data::{MAX_LOG_DATA_BYTES, PlainDataError, to_json, truncated};
 use crate::{Limits, ModuleName};
 
@@ -115,7 +114,6 @@ impl Sandbox {
 
         install_log(&lua, &globals)?;
         install_array(&lua, &globals)?;
-        lua.set_app_data(SelectorCache::default());
 
         let budget = Arc::new(Budget::default());
         let check = Arc::clone(&budget);

@@ -97,7 +97,7 @@ impl RuleStore {
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .housekeep(&live, &self.limits);
+            .housekeep(|module| live.source(module).is_some(), &self.limits);
     }
 
     /// How many Lua states reloads have opened (a state is reused by a module's later

@@ -12,6 +12,7 @@ mod faults;
 mod fetch_policy;
 mod fleet_ops;
 mod hostile;
+mod imports;
 mod outputs;
 mod poison;
 mod reload;

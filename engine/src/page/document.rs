@@ -4,13 +4,13 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crawlfleet_html::{Dom, Exceeded, Meter, NodeId};
 use mlua::{Lua, Table, Value};
 
 use super::element::LuaElement;
 use super::selectors::SelectorCache;
 use crate::CallError;
 use crate::budget::Budget;
-use crate::html::{Dom, Exceeded, Meter, NodeId};
 
 /// Source text and, once a rule selects from it, its parsed tree (or why it has none).
 pub(crate) struct Document {

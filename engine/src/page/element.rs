@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crawlfleet_html::{Dom, NodeId};
 use mlua::{UserData, UserDataFields, UserDataMethods};
 
 use super::document::{first, select_in};
-use crate::html::{Dom, NodeId};
 
 pub(crate) struct LuaElement {
     dom: Arc<Dom>,

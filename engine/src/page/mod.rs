@@ -12,10 +12,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mlua::{LuaSerdeExt, UserData, UserDataFields, UserDataMethods};
+use mlua::{UserData, UserDataFields, UserDataMethods};
 
+use crate::json_to_lua::to_lua;
 use document::Document;
-pub(crate) use selectors::SelectorCache;
 
 /// A fetched page, handed to a rule's `parse`.
 #[derive(Debug, Clone, Default)]
@@ -120,9 +120,7 @@ impl UserData for LuaPage {
             t.raw_set("source", this.page.encoding.source.label())?;
             Ok(t)
         });
-        fields.add_field_method_get("meta", |lua, this| {
-            lua.to_value_with(&this.page.meta, crate::instance::json_to_lua_options())
-        });
+        fields.add_field_method_get("meta", |lua, this| to_lua(lua, &this.page.meta));
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -148,7 +146,7 @@ impl UserData for LuaPage {
             }
             let value: serde_json::Value = serde_json::from_str(&this.page.body)
                 .map_err(|e| mlua::Error::runtime(format!("page:json(): not JSON: {e}")))?;
-            lua.to_value_with(&value, crate::instance::json_to_lua_options())
+            to_lua(lua, &value)
         });
         methods.add_method("urljoin", |_, this, href: String| {
             Ok(join_url(

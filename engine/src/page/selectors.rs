@@ -1,12 +1,11 @@
-//! Compiled CSS selectors, cached per Lua state: for the versions of one module loaded there
-//! in turn.
+//! Compiled CSS selectors, cached per Lua state (from its first selector on): for the
+//! versions of one module loaded there in turn.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crawlfleet_html::{SelectorList, parse_selector};
 use mlua::Lua;
-
-use crate::html::{SelectorList, parse_selector};
 
 /// Selectors the versions loaded in a state have used, by their CSS text.
 #[derive(Default)]
@@ -35,6 +34,12 @@ impl SelectorCache {
                 cache.compiled.clear();
             }
             cache.compiled.insert(css.to_owned(), Arc::clone(&selector));
+        } else {
+            // The state's first selector: its cache starts here (or at the next selector,
+            // should another piece of the state's data be borrowed just now).
+            let mut cache = SelectorCache::default();
+            cache.compiled.insert(css.to_owned(), Arc::clone(&selector));
+            let _ = lua.try_set_app_data(cache);
         }
         Ok(selector)
     }

@@ -1,8 +1,6 @@
 //! The engine's tests: sandbox, budgets and reload transactions, driven by small Lua sources.
 
 mod hostile;
-mod html;
-mod html_fuzz;
 mod page;
 mod reload;
 mod rules_root;

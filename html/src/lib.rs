@@ -2,7 +2,7 @@
 //! with the WHATWG tree-construction rules real pages depend on (implied `html`/`head`/
 //! `body`/`tbody`, void and raw-text elements, auto-closed `p`, `li`, cells and rows), and
 //! queried with CSS selectors. Text and attribute values stay spans of the source until a rule
-//! reads them. The only module that parses HTML.
+//! reads them. The only crate that parses HTML.
 
 mod entities;
 mod fallback;
@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use meter::{Exceeded, MAX_ATTRIBUTES, MAX_NODES, Meter};
-pub(crate) use select::{SelectorList, parse_selector};
+pub use select::{SelectorList, parse_selector};
 use tag::Tag;
 
 /// No node (the parent of the document, the sibling of a last child).
@@ -51,7 +51,7 @@ impl Span {
 }
 
 /// A node id: an index into [`Dom::nodes`].
-pub(crate) type NodeId = u32;
+pub type NodeId = u32;
 
 #[derive(Debug)]
 struct Node {
@@ -106,7 +106,7 @@ struct Attr {
 /// A parsed page. Immutable once built, so it is shared (`Arc`) by a page and every element
 /// handle a rule holds, across threads.
 #[derive(Debug)]
-pub(crate) struct Dom {
+pub struct Dom {
     source: Arc<str>,
     nodes: Vec<Node>,
     attrs: Vec<Attr>,
@@ -118,7 +118,7 @@ pub(crate) struct Dom {
 impl Dom {
     /// The tree of `source`, unless `meter` stops the work first (its deadline, or a page
     /// past [`MAX_NODES`] or [`MAX_ATTRIBUTES`]).
-    pub(crate) fn parse(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
+    pub fn parse(source: Arc<str>, meter: &Meter<'_>) -> Result<Dom, Exceeded> {
         match tree::build(Arc::clone(&source), meter) {
             Ok(dom) => Ok(dom),
             Err(tree::Stop::Exceeded(why)) => Err(why),
@@ -166,7 +166,7 @@ impl Dom {
     }
 
     /// The element's name, in lower case.
-    pub(crate) fn name(&self, id: NodeId) -> Cow<'_, str> {
+    pub fn name(&self, id: NodeId) -> Cow<'_, str> {
         match self.element(id) {
             None => Cow::Borrowed(""),
             Some(e) if e.tag != Tag::Other => Cow::Borrowed(e.tag.as_str()),
@@ -204,7 +204,7 @@ impl Dom {
     }
 
     /// The value of attribute `name` (any case), references decoded.
-    pub(crate) fn attr(&self, id: NodeId, name: &str) -> Option<Cow<'_, str>> {
+    pub fn attr(&self, id: NodeId, name: &str) -> Option<Cow<'_, str>> {
         self.decoded_attr(id, &name.to_ascii_lowercase())
     }
 

@@ -1,14 +1,14 @@
-//! The engine's HTML model against html5ever (through scraper), the reference browsers agree
-//! with: the same elements match the same selectors, with the same names, text and markup.
-//! Pages are the saved fixtures of `rules/` and a set of malformed snippets, fostered and
-//! misnested markup included.
+//! The HTML model against html5ever (through scraper), the reference browsers agree with:
+//! the same elements match the same selectors, with the same names, text and markup (what a
+//! rule reads of an element). Pages are the saved fixtures of `rules/` and a set of malformed
+//! snippets, fostered and misnested markup included.
 
 use std::path::Path;
 
 use scraper::{ElementRef, Html, Selector};
 use serde_json::{Value, json};
 
-use crate::{html_page, store};
+use crate::{parse, select};
 
 /// Selectors every page is checked with; `*` compares every element.
 const SELECTORS: &[&str] = &[
@@ -45,24 +45,13 @@ const SELECTORS: &[&str] = &[
 /// What a rule sees of each element matching `css`: name, text, attributes (as markup) and,
 /// under the body, the whole markup.
 fn ours(page: &str, css: &str) -> Value {
-    let rule = format!(
-        r#"return {{ parse = function(page, ctx)
-            local out = {{}}
-            for _, el in ipairs(page:select({css:?})) do
-                out[#out + 1] = {{ name = el.name, text = el:text(), html = el:html() }}
-            end
-            return {{ items = {{ {{ v = out }} }} }}
-        end }}"#
-    );
-    let store = store(&[("probe", &rule)]);
-    let out = store
-        .rule("probe")
-        .expect("live")
-        .parse(html_page("http://shop.test/", page), &json!({}))
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    let v = out.items[0].get("v").cloned().unwrap_or(Value::Null);
-    // An empty Lua table comes back as an object.
-    if v == json!({}) { json!([]) } else { v }
+    let dom = parse(page);
+    Value::Array(
+        select(&dom, css)
+            .into_iter()
+            .map(|id| json!({ "name": dom.name(id), "text": dom.visible_text(id), "html": dom.outer_html(id) }))
+            .collect(),
+    )
 }
 
 /// The same, from html5ever's tree.
@@ -236,27 +225,14 @@ fn absurdly_deep_nesting_is_kept_at_a_bounded_depth() {
     // html, body and 510 divs deep; the rest are siblings at that depth.
     let nested = format!("{} b", "div ".repeat(510).trim_end());
     let too_deep = format!("{} b", "div ".repeat(511).trim_end());
-    let rule = format!(
-        r#"return {{ parse = function(page, ctx)
-            return {{ items = {{ {{ divs = #page:select("div"), text = page:select_one("div"):text(),
-                nested = #page:select({nested:?}), too_deep = #page:select({too_deep:?}) }} }} }}
-        end }}"#
-    );
-    // A generous budget: what is checked is the shape of the tree, not the time it takes.
-    let limits = crawlfleet_engine::Limits {
-        call_budget: std::time::Duration::from_secs(60),
-        ..crate::limits()
-    };
-    let (set, failures) =
-        crawlfleet_engine::RuleSet::load(vec![crate::src("deep", &rule, 0)], &limits);
-    assert!(failures.is_empty(), "{failures:?}");
-    let store = crawlfleet_engine::RuleStore::new(set, limits);
-    let out = store
-        .rule("deep")
-        .expect("live")
-        .parse(html_page("http://shop.test/", &page), &json!({}))
-        .expect("parse");
-    let item = serde_json::Value::Object(out.items[0].clone());
+    let dom = parse(&page);
+    let divs = select(&dom, "div");
+    let item = json!({
+        "divs": divs.len(),
+        "text": divs.first().map(|&div| dom.visible_text(div)),
+        "nested": select(&dom, &nested).len(),
+        "too_deep": select(&dom, &too_deep).len(),
+    });
     assert_eq!(
         item,
         json!({ "divs": depth, "text": "deep", "nested": 1, "too_deep": 0 })

@@ -5,14 +5,14 @@ use super::{Data, Dom, NodeId};
 
 impl Dom {
     /// The element with its own tags.
-    pub(crate) fn outer_html(&self, id: NodeId) -> String {
+    pub fn outer_html(&self, id: NodeId) -> String {
         let mut out = String::new();
         self.write_node(id, &mut out);
         out
     }
 
     /// The element's content, without its own tags.
-    pub(crate) fn inner_html(&self, id: NodeId) -> String {
+    pub fn inner_html(&self, id: NodeId) -> String {
         let mut out = String::new();
         for child in self.children(id) {
             self.write_node(child, &mut out);

@@ -1,5 +1,5 @@
 //! The html5lib tree-construction suite (the spec's own test inputs and expected trees,
-//! `engine/tests/html5lib/`, MIT) against the model: each document input's tree, dumped in
+//! `tests/html5lib/`, MIT) against the model: each document input's tree, dumped in
 //! the suite's format, compared with the expected `#document` on element names, attributes,
 //! text and nesting (doctypes and comments are not compared). Scripting is on, as in the
 //! browser inspector rule authors read (so `<noscript>` holds text); `#script-off` cases are

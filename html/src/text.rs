@@ -49,7 +49,7 @@ const BLOCK: &[&str] = &[
 
 impl Dom {
     /// The visible text of element `id`.
-    pub(crate) fn visible_text(&self, id: NodeId) -> String {
+    pub fn visible_text(&self, id: NodeId) -> String {
         let mut raw = String::new();
         self.collect_text(id, &mut raw);
         let mut out = String::with_capacity(raw.len());

@@ -16,10 +16,10 @@ use super::meter::{Exceeded, Meter};
 use super::{Data, Dom, NONE, NodeId};
 
 /// A parsed, comma-separated selector list.
-pub(crate) type SelectorList = parser::SelectorList<Css>;
+pub type SelectorList = parser::SelectorList<Css>;
 
 /// Parses `css`, or says what is wrong with it.
-pub(crate) fn parse_selector(css: &str) -> Result<SelectorList, String> {
+pub fn parse_selector(css: &str) -> Result<SelectorList, String> {
     let mut parser = cssparser::Parser::new(css);
     SelectorList::parse(&CssParser, &mut parser, ParseRelative::No).map_err(|e| match e.kind {
         cssparser::ParseErrorKind::Basic(basic) => basic.to_string(),
@@ -33,7 +33,7 @@ impl Dom {
     /// outside the scope (`.a .b` under a `.b`'s parent finds it when an ancestor is `.a`).
     /// Every step of the walk and of matching ticks `meter`; when it stops the work, so
     /// does the search, with the reason.
-    pub(crate) fn select(
+    pub fn select(
         &self,
         scope: Option<NodeId>,
         list: &SelectorList,
@@ -326,7 +326,7 @@ impl Element for El<'_> {
 /// The selector vocabulary: plain strings, no pseudo-classes beyond the structural ones the
 /// engine knows (`:nth-child`, `:not`, `:has`, `:is`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Css;
+pub struct Css;
 
 impl parser::SelectorImpl for Css {
     type ExtraMatchingData<'a> = ();
@@ -358,7 +358,7 @@ impl<'i> parser::Parser<'i> for CssParser {
 
 /// A quoted value in a selector (`[href$=".pdf"]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct CssString(String);
+pub struct CssString(String);
 
 impl From<&str> for CssString {
     fn from(s: &str) -> CssString {
@@ -380,7 +380,7 @@ impl ToCss for CssString {
 
 /// A name in a selector: element, class, id, attribute.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct CssName(String);
+pub struct CssName(String);
 
 impl From<&str> for CssName {
     fn from(s: &str) -> CssName {
@@ -410,7 +410,7 @@ impl PrecomputedHash for CssName {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NonTsPseudoClass {}
+pub enum NonTsPseudoClass {}
 
 impl parser::NonTSPseudoClass for NonTsPseudoClass {
     fn is_active_or_hover(&self) -> bool {
@@ -429,7 +429,7 @@ impl ToCss for NonTsPseudoClass {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PseudoElement {}
+pub enum PseudoElement {}
 
 impl parser::PseudoElement for PseudoElement {}
 
