@@ -1,12 +1,12 @@
-//! The crawler worker as a library: the binary in `main.rs` is a thin shell around [`app::run`].
+//! The crawler worker as a library: the binary in `main.rs` is a thin shell around
+//! [`supervisor::run`] and the commands beside it.
 
 mod admin;
-pub mod app;
 mod backoff;
-mod catchup;
 pub mod check;
 pub mod cli;
 pub mod config;
+mod connect;
 mod control;
 mod crawl;
 mod fetch;
@@ -17,5 +17,7 @@ pub mod priority;
 mod session;
 pub mod shutdown;
 mod sniff;
+mod startup;
+pub mod supervisor;
 pub mod telemetry;
 pub mod usage;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crawlfleet_worker::cli::{Cli, Command};
-use crawlfleet_worker::{app, config, priority, shutdown, telemetry};
+use crawlfleet_worker::{config, priority, shutdown, supervisor, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,7 +73,7 @@ fn run(args: crawlfleet_worker::cli::RunArgs) -> ExitCode {
     let control_handle = control.handle().clone();
     let code = runtime.block_on(async {
         let token = shutdown::on_signals();
-        match app::run(config, token, control_handle).await {
+        match supervisor::run(config, token, control_handle).await {
             Ok(()) => ExitCode::SUCCESS,
             // Losing the broker is not fatal (the worker reconnects): only set-up fails here.
             Err(e) => {

@@ -1,4 +1,6 @@
-//! The worker's metrics and their rendering in the Prometheus text format (version 0.0.4).
+//! The worker's metrics, counted where things happen (jobs, fetches, rule calls, reloads,
+//! readiness), and their rendering in the Prometheus text format (version 0.0.4) for the
+//! admin endpoint.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -13,8 +13,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crawlfleet_engine::RuleStore;
+
 use super::Metrics;
-use crate::app::Worker;
 use crate::backoff::Backoff;
 
 /// Connections served at once; one more is closed as soon as it is accepted.
@@ -27,14 +28,14 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
-/// What the admin endpoint can see: metrics always, the worker once it is built.
-pub(crate) type Target = Arc<std::sync::OnceLock<Arc<Worker>>>;
+/// What the admin endpoint can see besides metrics: the rules, once they are loaded.
+pub(crate) type Target = Arc<std::sync::OnceLock<Arc<RuleStore>>>;
 
 /// Serves until `shutdown`; the listener is already bound.
 pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    worker: Target,
+    rules: Target,
     shutdown: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
@@ -67,16 +68,16 @@ pub(crate) async fn serve(
             drop(stream);
             continue;
         };
-        let (metrics, worker) = (Arc::clone(&metrics), Arc::clone(&worker));
+        let (metrics, rules) = (Arc::clone(&metrics), Arc::clone(&rules));
         tokio::spawn(async move {
             let _ =
-                tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &metrics, &worker)).await;
+                tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &metrics, &rules)).await;
             drop(slot);
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics, worker: &Target) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, metrics: &Metrics, rules: &Target) -> std::io::Result<()> {
     let Ok(buf) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
         return Ok(());
     };
@@ -87,7 +88,7 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, worker: &Target) -> st
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics") => {
-            let store = worker.get().map(|w| &w.store);
+            let store = rules.get().map(|store| &**store);
             (
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::Plane;
 use super::update::{self, Outcome, Via};
-use crate::app::Worker;
 use crate::backoff::Backoff;
 
 /// Updates waiting for the control loop (while it reconnects to the broker, say). Past this,
@@ -95,12 +95,12 @@ pub(crate) enum Taken {
 impl Recent {
     /// Applies `u` unless an update with the same content was handled lately, by either copy,
     /// and remembers what it earned.
-    pub(crate) async fn apply_once(&mut self, worker: &Worker, u: RuleUpdate, via: Via) -> Taken {
+    pub(crate) async fn apply_once(&mut self, plane: &Plane, u: RuleUpdate, via: Via) -> Taken {
         let digest = digest(&u);
         if let Some(reply) = self.find(&digest) {
             return Taken::Before(reply.clone());
         }
-        let outcome = update::apply(worker, Ok(u), via).await;
+        let outcome = update::apply(plane, Ok(u), via).await;
         self.remember(digest, &outcome.reply);
         Taken::Now(outcome)
     }

@@ -8,7 +8,7 @@ use crawlfleet_bus::message::{ReloadReply, ReloadStatus, RuleUpdate};
 use crawlfleet_engine::{Change, LoadError, ModuleName, ModuleSource, Stage, sha256_hex};
 use tracing::{debug, error, info};
 
-use crate::app::Worker;
+use super::Plane;
 
 /// How to settle the update and what to reply.
 pub(crate) struct Outcome {
@@ -48,16 +48,16 @@ struct About {
 }
 
 pub(crate) async fn apply(
-    worker: &Worker,
+    plane: &Plane,
     update: Result<RuleUpdate, DecodeError>,
     via: Via,
 ) -> Outcome {
     let started = Instant::now();
     if let Ok(u) = &update
-        && !u.selects(&worker.identity.id)
+        && !u.selects(&plane.identity.id)
     {
-        debug!(worker = %worker.identity.id, module = %u.module, version = u.version, push_id = %u.push_id, "update not for this worker (targeted push)");
-        return skipped(worker, u);
+        debug!(worker = %plane.identity.id, module = %u.module, version = u.version, push_id = %u.push_id, "update not for this worker (targeted push)");
+        return skipped(plane, u);
     }
     let (mut about, result) = match update {
         Err(e) => (
@@ -71,7 +71,7 @@ pub(crate) async fn apply(
                 version: Some(u.version),
                 sha256: u.sha256.clone(),
             };
-            let (sha, result) = load(worker, u, via).await;
+            let (sha, result) = load(plane, u, via).await;
             (
                 About {
                     sha256: sha.or(about.sha256.clone()),
@@ -83,7 +83,7 @@ pub(crate) async fn apply(
     };
     let took = started.elapsed();
     let elapsed_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-    let id = &worker.identity.id;
+    let id = &plane.identity.id;
     let module = about.module.as_deref().unwrap_or("");
     let sha256 = about.sha256.as_deref().unwrap_or("");
     let push_id = about.push_id.as_deref().unwrap_or("");
@@ -115,7 +115,7 @@ pub(crate) async fn apply(
             );
             // A stale version is final and harmless: ack it — unless pushes are signed, where
             // a replayed old version is an attack (anti-rollback) and is rejected.
-            let ack = e.stage == Stage::Version && worker.trusted_keys.is_empty();
+            let ack = e.stage == Stage::Version && plane.trusted_keys.is_empty();
             (
                 ReloadStatus::Failed,
                 Some(e.stage.to_string()),
@@ -130,12 +130,12 @@ pub(crate) async fn apply(
         ReloadStatus::Failed => "failed",
         ReloadStatus::Skipped => "skipped",
     };
-    worker.pipeline.metrics.reload(module, outcome_label, took);
+    plane.metrics.reload(module, outcome_label, took);
     about.sha256 = about.sha256.filter(|s| !s.is_empty());
     Outcome {
         reply: ReloadReply {
             worker: id.clone(),
-            host: worker.identity.host.clone(),
+            host: plane.identity.host.clone(),
             status,
             push_id: about.push_id,
             module: about.module,
@@ -152,11 +152,11 @@ pub(crate) async fn apply(
 /// Validates `u`, finds its source and applies it. Returns the source's actual sha256 when
 /// it got that far.
 async fn load(
-    worker: &Worker,
+    plane: &Plane,
     u: RuleUpdate,
     via: Via,
 ) -> (Option<String>, Result<Change, LoadError>) {
-    if let Err(e) = verified(worker, &u) {
+    if let Err(e) = verified(plane, &u) {
         return (None, Err(LoadError::new(Stage::Signature, e.to_string())));
     }
     let name = match ModuleName::new(&u.module) {
@@ -164,11 +164,11 @@ async fn load(
         Err(e) => return (None, Err(LoadError::new(Stage::Decode, e.to_string()))),
     };
     let text = match u.source {
-        Some(text) => match worker.root.check(&name, &u.path) {
+        Some(text) => match plane.root.check(&name, &u.path) {
             Ok(_) => text,
             Err(e) => return (None, Err(LoadError::new(Stage::Path, e.to_string()))),
         },
-        None => match worker.root.read(&name, &u.path) {
+        None => match plane.root.read(&name, &u.path) {
             Ok(text) => text,
             Err(e) => return (None, Err(LoadError::new(Stage::Path, e.to_string()))),
         },
@@ -186,7 +186,7 @@ async fn load(
         );
     }
     let source = ModuleSource::new(name, text, u.version);
-    let store = &worker.store;
+    let store = &plane.store;
     // Every module Lua evaluates here is bounded by the load budget. The control loop owns a
     // one-thread runtime whose other tasks only feed it, so it runs Lua in place: the thread
     // hand-off of `block_in_place` cost more CPU than a small reload. Catch-up runs on the
@@ -203,21 +203,21 @@ async fn load(
 /// prefix): a push signed for another fleet, or re-aimed by editing its targets, fails.
 /// Without keys, every update passes.
 pub(crate) fn verified(
-    worker: &Worker,
+    plane: &Plane,
     u: &RuleUpdate,
 ) -> Result<(), crawlfleet_bus::signature::SignatureError> {
-    if worker.trusted_keys.is_empty() {
+    if plane.trusted_keys.is_empty() {
         return Ok(());
     }
-    crawlfleet_bus::signature::verify(u, &worker.trusted_keys, worker.topology.prefix())
+    crawlfleet_bus::signature::verify(u, &plane.trusted_keys, &plane.prefix)
 }
 
 /// The reply to an update that targets other workers.
-fn skipped(worker: &Worker, u: &RuleUpdate) -> Outcome {
+fn skipped(plane: &Plane, u: &RuleUpdate) -> Outcome {
     Outcome {
         reply: ReloadReply {
-            worker: worker.identity.id.clone(),
-            host: worker.identity.host.clone(),
+            worker: plane.identity.id.clone(),
+            host: plane.identity.host.clone(),
             status: ReloadStatus::Skipped,
             push_id: Some(u.push_id.clone()),
             module: Some(u.module.clone()),

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crawlfleet_bus::message::Job;
-use crawlfleet_engine::{Page, RuleStore};
+use crawlfleet_engine::{LinkRequest, Page, Rule, RuleStore};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
+use url::Url;
 
-use super::{Dedup, Outcome, items, links, normalize};
+use super::links::{self, FoundOn};
+use super::{Dedup, Outcome, items, normalize};
 use crate::admin::Metrics;
 use crate::fetch::{FetchError, Fetcher, retry_after};
 
@@ -21,10 +23,11 @@ pub(crate) struct CrawlSettings {
 }
 
 pub(crate) struct Pipeline {
-    pub(crate) fetcher: Fetcher,
-    pub(crate) dedup: Dedup,
-    pub(crate) settings: CrawlSettings,
-    pub(crate) metrics: Arc<Metrics>,
+    fetcher: Fetcher,
+    dedup: Dedup,
+    settings: CrawlSettings,
+    /// Counts fetches and rule calls, which happen here.
+    metrics: Arc<Metrics>,
     worker: String,
 }
 
@@ -97,7 +100,7 @@ impl Pipeline {
         }
 
         let page_url = url::Url::parse(&fetched.url).unwrap_or(url);
-        let found_on = links::FoundOn {
+        let found_on = FoundOn {
             url: page_url.clone(),
             encoding: fetched.encoding.encoding,
         };
@@ -133,11 +136,13 @@ impl Pipeline {
             Err(e) => return Outcome::dead("rule_panicked", e.to_string()),
         };
 
-        let follow_ups =
-            match links::follow_ups(self, store, &rule, job, &found_on, output.links, ctx).await {
-                Ok(jobs) => jobs,
-                Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
-            };
+        let follow_ups = match self
+            .follow_ups(store, &rule, job, &found_on, output.links, ctx)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
+        };
         let items = items::build(
             job,
             &rule,
@@ -147,6 +152,66 @@ impl Pipeline {
             output.items,
         );
         Outcome::Done { items, follow_ups }
+    }
+
+    /// The follow-up jobs for `links` found on `found_on` (where `job`'s URL led) by `job`:
+    /// within the depth limit, to follow (`links.rs`) and first claimed by `job` (dedup).
+    async fn follow_ups(
+        &self,
+        store: &RuleStore,
+        rule: &Arc<Rule>,
+        job: &Job,
+        found_on: &FoundOn,
+        links: Vec<LinkRequest>,
+        ctx: serde_json::Value,
+    ) -> anyhow::Result<Vec<Job>> {
+        let max_depth = job
+            .max_depth
+            .or(rule.settings().max_depth)
+            .unwrap_or(self.settings.default_max_depth);
+        if links.is_empty() || job.depth >= max_depth {
+            return Ok(Vec::new());
+        }
+        // Links resolve against the page (in its encoding); the crawl stays on the job's host.
+        let candidates = links::resolve(links, found_on, rule, |name| store.rule(name));
+        let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| found_on.url.clone());
+        let pinned = Arc::clone(rule);
+        let span = tracing::Span::current();
+        let (candidates, asked) = tokio::task::spawn_blocking(move || {
+            let asked = span.in_scope(|| links::verdicts(&pinned, &candidates, &crawl_url, &ctx));
+            (candidates, asked)
+        })
+        .await?;
+        let verdicts = match asked {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(cause = %e, links = candidates.len(), "follow hook failed; no link followed");
+                return Ok(Vec::new());
+            }
+        };
+
+        let robots = |url: &Url| self.fetcher.allowed_cached(url);
+        let mut jobs = Vec::new();
+        for (id, candidate) in links::to_follow(candidates, verdicts, &job.id, robots) {
+            if !self
+                .dedup
+                .claim(&job.crawl, candidate.url.as_str(), &id)
+                .await?
+            {
+                continue;
+            }
+            jobs.push(Job {
+                id,
+                url: candidate.url.to_string(),
+                rule: candidate.rule,
+                depth: job.depth + 1,
+                meta: candidate.meta,
+                attempt: 0,
+                crawl: job.crawl.clone(),
+                max_depth: job.max_depth,
+            });
+        }
+        Ok(jobs)
     }
 }
 

@@ -6,24 +6,43 @@ mod deliveries;
 mod settle;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::Job;
-use crawlfleet_bus::{Inbox, Incoming, Outbox};
+use crawlfleet_bus::{Inbox, Incoming, Outbox, Topology};
+use crawlfleet_engine::RuleStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info_span, warn};
 
-use crate::app::Worker;
+use crate::admin::Metrics;
+use crate::crawl::Pipeline;
 use deliveries::Verdict;
 
 /// The longest the job channel is kept open after the consumer stopped, for the jobs in
 /// flight to ack (the drain's grace is shorter).
 const HOLD_INBOX_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// What the job loop holds, across broker sessions: the pipeline that runs a job, the rules
+/// it runs, and what settling needs.
+pub(crate) struct Runner {
+    /// This worker's id, named in the dead letters it writes.
+    pub(crate) worker: String,
+    pub(crate) topology: Topology,
+    pub(crate) pipeline: Pipeline,
+    /// Shared with the control plane, which reloads the rules in it.
+    pub(crate) store: Arc<RuleStore>,
+    /// Attempts of a job before a transient failure dead-letters it.
+    pub(crate) max_attempts: u32,
+    /// How long one job (fetch + rule) may take before it is failed and settled.
+    pub(crate) deadline: Duration,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
 pub(crate) async fn run(
-    worker: Arc<Worker>,
+    runner: Arc<Runner>,
     mut inbox: Inbox<Job>,
     outbox: Arc<Outbox>,
     tracker: TaskTracker,
@@ -56,13 +75,13 @@ pub(crate) async fn run(
                 Some(Ok(incoming)) => incoming,
             },
         };
-        let (worker, outbox, lost) = (
-            Arc::clone(&worker),
+        let (runner, outbox, lost) = (
+            Arc::clone(&runner),
             Arc::clone(&outbox),
             outbox_lost.clone(),
         );
         tracker.spawn(async move {
-            process(&worker, &outbox, incoming).await;
+            process(&runner, &outbox, incoming).await;
             if !outbox.is_open() {
                 lost.cancel();
             }
@@ -70,7 +89,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
+async fn process(runner: &Runner, outbox: &Outbox, incoming: Incoming<Job>) {
     let Incoming {
         message,
         raw,
@@ -80,22 +99,22 @@ async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
         settle,
         ..
     } = incoming;
-    let max = worker.topology.max_deliveries();
+    let max = runner.topology.max_deliveries();
     match deliveries::verdict(delivery_count, redelivered, &headers, max) {
         Verdict::Run => {}
         Verdict::Exhausted(count) => {
-            settle::exhausted(worker, outbox, &raw, count, settle).await;
+            settle::exhausted(runner, outbox, &raw, count, settle).await;
             return;
         }
         Verdict::Recount(count) => {
-            settle::recounted(worker, outbox, &raw, count, settle).await;
+            settle::recounted(runner, outbox, &raw, count, settle).await;
             return;
         }
     }
     let job = match message {
         Ok(job) => job,
         Err(e) => {
-            settle::garbage(worker, outbox, &raw, &e.to_string(), settle).await;
+            settle::garbage(runner, outbox, &raw, &e.to_string(), settle).await;
             return;
         }
     };
@@ -109,8 +128,8 @@ async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
         depth = job.depth,
     );
     async {
-        let deadline = worker.job_deadline;
-        let outcome = tokio::time::timeout(deadline, worker.pipeline.process(&worker.store, &job))
+        let deadline = runner.deadline;
+        let outcome = tokio::time::timeout(deadline, runner.pipeline.process(&runner.store, &job))
             .await
             .unwrap_or_else(|_| {
                 crate::crawl::Outcome::retry(
@@ -118,7 +137,7 @@ async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
                     format!("the job ran past its deadline of {} s", deadline.as_secs()),
                 )
             });
-        settle::outcome(worker, outbox, job, outcome, settle).await;
+        settle::outcome(runner, outbox, job, outcome, settle).await;
     }
     .instrument(span)
     .await;

@@ -10,7 +10,7 @@ use crawlfleet_bus::message::{Decode, Encode, Job, MAX_JOB_BYTES};
 use crawlfleet_bus::{BusError, Headers, Outbox, RETRY_DELAYS_MS, Settle};
 use tracing::{error, info, warn};
 
-use crate::app::Worker;
+use super::Runner;
 use crate::crawl::Outcome;
 
 /// How long a job whose output could not be published waits before it is requeued, so that
@@ -45,14 +45,14 @@ impl Settled {
 }
 
 pub(super) async fn outcome(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     mut job: Job,
     outcome: Outcome,
     settle: Settle,
 ) {
-    let topology = &worker.topology;
-    let metrics = &worker.pipeline.metrics;
+    let topology = &runner.topology;
+    let metrics = &runner.metrics;
     // The attempt this one was, counted without overflow whatever the job said.
     let attempts = u64::from(job.attempt) + 1;
     let published = match outcome {
@@ -79,7 +79,7 @@ pub(super) async fn outcome(
                 }
                 Err(e @ BusError::TooLarge { .. }) => {
                     let error = e.to_string();
-                    dead_letter(worker, outbox, &job, OUTPUT_TOO_LARGE, &error).await
+                    dead_letter(runner, outbox, &job, OUTPUT_TOO_LARGE, &error).await
                 }
                 Err(e) => Err(e),
             }
@@ -88,7 +88,7 @@ pub(super) async fn outcome(
             reason,
             error,
             after,
-        } if attempts < u64::from(worker.max_attempts) => {
+        } if attempts < u64::from(runner.max_attempts) => {
             let level = retry_level(job.attempt, after);
             // attempts < max_attempts <= u32::MAX: the next attempt fits.
             job.attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
@@ -103,29 +103,29 @@ pub(super) async fn outcome(
         }
         Outcome::Retry { reason, error, .. } => {
             let reason = format!("{reason} (gave up after {attempts} attempts)");
-            dead_letter(worker, outbox, &job, &reason, &error).await
+            dead_letter(runner, outbox, &job, &reason, &error).await
         }
-        Outcome::Dead { reason, error } => dead_letter(worker, outbox, &job, &reason, &error).await,
+        Outcome::Dead { reason, error } => dead_letter(runner, outbox, &job, &reason, &error).await,
     };
-    finish(worker, &job.rule, published, settle).await;
+    finish(runner, &job.rule, published, settle).await;
 }
 
 /// A body that is not a job: dead-lettered as it came, with the reason.
 pub(super) async fn garbage(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     error: &str,
     settle: Settle,
 ) {
     let rule = claimed_rule(raw);
-    let r = dead_letter_raw(worker, outbox, &rule, raw, INVALID_JOB, error, 0).await;
-    finish(worker, &rule, r, settle).await;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, INVALID_JOB, error, 0).await;
+    finish(runner, &rule, r, settle).await;
 }
 
 /// A job delivered `count` times without being settled: dead-lettered as it came, not run.
 pub(super) async fn exhausted(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     count: u32,
@@ -136,29 +136,29 @@ pub(super) async fn exhausted(
     let error = format!(
         "delivered {count} times without being settled (each time a worker crashed or hung \
          on it, or it was requeued); --max-deliveries is {}",
-        worker.topology.max_deliveries()
+        runner.topology.max_deliveries()
     );
-    let r = dead_letter_raw(worker, outbox, &rule, raw, DELIVERY_LIMIT, &error, attempt).await;
-    finish(worker, &rule, r, settle).await;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, DELIVERY_LIMIT, &error, attempt).await;
+    finish(runner, &rule, r, settle).await;
 }
 
 /// A classic queue's redelivered job: re-published with its delivery count, then acked.
 pub(super) async fn recounted(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     count: u32,
     settle: Settle,
 ) {
-    let r = super::deliveries::recount(worker, outbox, raw, count).await;
+    let r = super::deliveries::recount(runner, outbox, raw, count).await;
     if r.is_ok() {
         warn!(
             deliveries = count,
-            max_deliveries = worker.topology.max_deliveries(),
+            max_deliveries = runner.topology.max_deliveries(),
             "job redelivered; queued again with its delivery count"
         );
     }
-    finish(worker, &claimed_rule(raw), r, settle).await;
+    finish(runner, &claimed_rule(raw), r, settle).await;
 }
 
 /// The rule a body names, if it is a JSON job of bounded size that names one (for metrics).
@@ -173,18 +173,18 @@ fn claimed_rule(raw: &[u8]) -> String {
 }
 
 async fn dead_letter(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     job: &Job,
     reason: &str,
     error: &str,
 ) -> Result<(), BusError> {
     let body = job.encode();
-    dead_letter_raw(worker, outbox, &job.rule, &body, reason, error, job.attempt).await
+    dead_letter_raw(runner, outbox, &job.rule, &body, reason, error, job.attempt).await
 }
 
 async fn dead_letter_raw(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     rule: &str,
     body: &[u8],
@@ -197,23 +197,23 @@ async fn dead_letter_raw(
         ("x-crawlfleet-reason".to_owned(), reason.to_owned()),
         ("x-crawlfleet-error".to_owned(), error.to_owned()),
         ("x-crawlfleet-attempt".to_owned(), attempt.to_string()),
-        ("x-crawlfleet-worker".to_owned(), worker.identity.id.clone()),
+        ("x-crawlfleet-worker".to_owned(), runner.worker.clone()),
     ];
     let r = outbox
-        .publish_bytes("", &worker.topology.dead_queue(), body, None, &headers)
+        .publish_bytes("", &runner.topology.dead_queue(), body, None, &headers)
         .await;
     if r.is_ok() {
-        worker.pipeline.metrics.job(rule, Settled::Dead.label());
+        runner.metrics.job(rule, Settled::Dead.label());
         error!(reason = %bounded(reason), cause = %bounded(error), "job dead-lettered");
     }
     r
 }
 
-async fn finish(worker: &Worker, rule: &str, published: Result<(), BusError>, settle: Settle) {
+async fn finish(runner: &Runner, rule: &str, published: Result<(), BusError>, settle: Settle) {
     let settled = match published {
         Ok(()) => settle.ack().await,
         Err(e) => {
-            worker.pipeline.metrics.job(rule, Settled::Requeued.label());
+            runner.metrics.job(rule, Settled::Requeued.label());
             match &e {
                 BusError::Unroutable {
                     exchange,
