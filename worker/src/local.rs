@@ -19,7 +19,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::cli::LocalCrawlArgs;
 use crate::config::CrawlConfig;
-use crate::crawl::{Dedup, Outcome, Pipeline};
+use crate::crawl::{Dedup, JobOutcome, Pipeline};
 use crate::fetch::{Fetcher, Policy};
 use crate::telemetry;
 
@@ -183,7 +183,7 @@ async fn crawl_locally(
                 let outcome = pipeline.process(&store, &job).await;
                 drop(permit);
                 match outcome {
-                    Outcome::Done { items, follow_ups } => {
+                    JobOutcome::Done { items, follow_ups } => {
                         tally.pages.fetch_add(1, Ordering::Relaxed);
                         tally.items.fetch_add(items.len() as u64, Ordering::Relaxed);
                         let mut lines = Vec::new();
@@ -202,11 +202,11 @@ async fn crawl_locally(
                             let _ = tx.send(f);
                         }
                     }
-                    Outcome::Retry { reason, error, after } if job.attempt.saturating_add(1) < max_attempts => {
+                    JobOutcome::Retry { reason, error, after } if job.attempt.saturating_add(1) < max_attempts => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
                         let level = usize::try_from(job.attempt).unwrap_or(usize::MAX).min(RETRY_DELAYS_MS.len() - 1);
                         let wait = after.unwrap_or(Duration::from_millis(RETRY_DELAYS_MS[level]));
-                        warn!(reason, cause = %error, retry_in_ms = wait.as_millis() as u64, "job will be retried");
+                        warn!(reason = %reason, cause = %error, retry_in_ms = wait.as_millis() as u64, "job will be retried");
                         let mut again = job.clone();
                         again.attempt += 1;
                         pending.fetch_add(1, Ordering::SeqCst);
@@ -217,8 +217,9 @@ async fn crawl_locally(
                             idle_again.notify_one();
                         });
                     }
-                    Outcome::Retry { reason, error, .. } | Outcome::Dead { reason, error } => {
-                        error!(reason, cause = %error, "job failed for good");
+                    JobOutcome::Retry { reason, error, .. } | JobOutcome::Dead { reason, error } => {
+                        let reason = reason.to_string();
+                        error!(reason = %reason, cause = %error, "job failed for good");
                         *tally.dead.lock().unwrap_or_else(PoisonError::into_inner).entry(reason.clone()).or_default() += 1;
                         if let Some(dead) = dead_out {
                             let line = serde_json::json!({"job": job, "reason": reason, "error": error});

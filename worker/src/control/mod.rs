@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::admin::Metrics;
 use crate::identity::Identity;
-use express::{Express, Recent, Taken};
+use express::{Express, Recent, UpdateCopy};
 
 /// Most messages being settled and answered at once; past it, the loop waits for one to
 /// finish before it takes the next message (the broker holds 8 unacked ones anyway).
@@ -77,8 +77,8 @@ pub(crate) async fn run(
                 Some(Err(e)) => break Err(e.into()),
                 Some(Ok(incoming)) => {
                     let recent = lane.as_deref_mut().map(|l| &mut l.recent);
-                    let handled = handle(&plane, incoming, recent).await;
-                    settling.push(handled.send(&plane, &replier));
+                    let answer = handle(&plane, incoming, recent).await;
+                    settling.push(answer.send(&plane, &replier));
                     // Open the next update's Lua state now, off the path of the next push
                     // (in place, like the reload itself: see `update::load`).
                     plane.store.housekeep();
@@ -106,23 +106,23 @@ async fn next_express(lane: Option<&mut Express>) -> RuleUpdate {
 /// to settle or answer: the broker copy is.
 async fn express_copy(plane: &Plane, recent: &mut Recent, u: RuleUpdate) {
     match recent.apply_once(plane, u, update::Via::Express).await {
-        Taken::Before(earlier) => {
+        UpdateCopy::Duplicate(earlier) => {
             debug!(worker = %plane.identity.id, push_id = earlier.push_id.as_deref().unwrap_or(""), "express copy of an update already handled");
         }
         // In place, like the reload itself (see `update::load`).
-        Taken::Now(_) => plane.store.housekeep(),
+        UpdateCopy::Applied(_) => plane.store.housekeep(),
     }
 }
 
-/// A handled control message: how to settle it and what to answer.
-struct Handled {
+/// A handled control message's answer: how to settle it and what to reply.
+struct Answer {
     settle: Settle,
     ack: bool,
     reply_to: Option<ReplyTo>,
     reply: Option<Reply>,
 }
 
-impl Handled {
+impl Answer {
     /// Acks (or rejects) the message, then sends the reply; failures are logged.
     async fn send(self, plane: &Plane, replier: &Replier) {
         let settled = if self.ack {
@@ -146,7 +146,7 @@ async fn handle(
     plane: &Plane,
     incoming: Incoming<ControlMessage>,
     recent: Option<&mut Recent>,
-) -> Handled {
+) -> Answer {
     let Incoming {
         message,
         reply_to,
@@ -159,9 +159,9 @@ async fn handle(
             let outcome = match recent {
                 None => update::apply(plane, Ok(u), update::Via::Push).await,
                 Some(recent) => match recent.apply_once(plane, u, update::Via::Push).await {
-                    Taken::Now(outcome) => outcome,
+                    UpdateCopy::Applied(outcome) => outcome,
                     // Live since its express copy: settle and answer with that outcome.
-                    Taken::Before(reply) => {
+                    UpdateCopy::Duplicate(reply) => {
                         info!(
                             worker = %plane.identity.id,
                             push_id = reply.push_id.as_deref().unwrap_or(""),
@@ -169,7 +169,7 @@ async fn handle(
                             version = reply.version.unwrap_or(0),
                             "update already applied from the express lane"
                         );
-                        update::Outcome { reply, ack: true }
+                        update::ReloadOutcome { reply, ack: true }
                     }
                 },
             };
@@ -183,7 +183,7 @@ async fn handle(
             (Some(Reply::Reload(outcome.reply)), outcome.ack)
         }
     };
-    Handled {
+    Answer {
         settle,
         ack,
         reply_to,

@@ -3,6 +3,7 @@
 use crawlfleet_bus::message::{ModuleState, Ping, Pong};
 
 use super::Plane;
+use crate::admin::Settled;
 
 pub(super) fn pong(plane: &Plane, ping: Ping) -> Pong {
     let modules = plane
@@ -22,8 +23,8 @@ pub(super) fn pong(plane: &Plane, ping: Ping) -> Pong {
         worker: plane.identity.id.clone(),
         host: plane.identity.host.clone(),
         uptime_s: plane.identity.started.elapsed().as_secs(),
-        jobs_done: plane.metrics.jobs_with("done"),
-        jobs_failed: plane.metrics.jobs_with("dead"),
+        jobs_done: plane.metrics.jobs_with(Settled::Done),
+        jobs_failed: plane.metrics.jobs_with(Settled::Dead),
         modules,
     }
 }

@@ -11,9 +11,9 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::links::{self, FoundOn};
-use super::{Dedup, Outcome, items, normalize};
+use super::{Dedup, FailReason, JobOutcome, items, normalize};
 use crate::admin::Metrics;
-use crate::fetch::{FetchError, Fetcher, retry_after};
+use crate::fetch::{FetchError, FetchReason, Fetcher, retry_after};
 
 /// Pipeline settings that are not about fetching.
 #[derive(Debug, Clone)]
@@ -49,10 +49,13 @@ impl Pipeline {
     }
 
     /// Runs `job` on the rule version live now; call it inside the job's span.
-    pub(crate) async fn process(&self, store: &RuleStore, job: &Job) -> Outcome {
+    pub(crate) async fn process(&self, store: &RuleStore, job: &Job) -> JobOutcome {
         // Pin the rule version now: the job finishes on it whatever is pushed meanwhile.
         let Some(rule) = store.rule(&job.rule) else {
-            return Outcome::dead("unknown_rule", format!("no live rule named `{}`", job.rule));
+            return JobOutcome::dead(
+                FailReason::UnknownRule,
+                format!("no live rule named `{}`", job.rule),
+            );
         };
         let span = tracing::Span::current();
         span.record("rule_version", rule.version());
@@ -60,17 +63,20 @@ impl Pipeline {
 
         let keep = rule.settings().keep_query.clone();
         let Some(url) = normalize(&job.url, None, keep.as_deref(), encoding_rs::UTF_8) else {
-            return Outcome::dead(
-                "invalid_url",
+            return JobOutcome::dead(
+                FailReason::InvalidUrl,
                 format!("`{}` is not an http(s) URL", job.url),
             );
         };
         if !self.fetcher.allowed(&url).await {
-            return Outcome::dead("robots_disallowed", format!("robots.txt disallows {url}"));
+            return JobOutcome::dead(
+                FailReason::Fetch(FetchReason::RobotsDisallowed),
+                format!("robots.txt disallows {url}"),
+            );
         }
         // Seeds too: a later link to this page is then recognised as seen.
         if let Err(e) = self.dedup.claim(&job.crawl, url.as_str(), &job.id).await {
-            return Outcome::retry("dedup_unavailable", format!("{e:#}"));
+            return JobOutcome::retry(FailReason::DedupUnavailable, format!("{e:#}"));
         }
 
         let fetch_started = std::time::Instant::now();
@@ -78,22 +84,26 @@ impl Pipeline {
         self.metrics.fetch(fetch_started.elapsed());
         let fetched = match fetched {
             Ok(fetched) => fetched,
-            Err(FetchError::Transient { reason, error }) => return Outcome::retry(reason, error),
-            Err(FetchError::Permanent { reason, error }) => return Outcome::dead(reason, error),
+            Err(FetchError::Transient { reason, error }) => {
+                return JobOutcome::retry(FailReason::Fetch(reason), error);
+            }
+            Err(FetchError::Permanent { reason, error }) => {
+                return JobOutcome::dead(FailReason::Fetch(reason), error);
+            }
         };
         let fetched_at_ms = now_ms();
         match fetched.status {
             200..=299 => {}
             408 | 429 | 500..=599 => {
-                return Outcome::Retry {
-                    reason: format!("http_{}", fetched.status),
+                return JobOutcome::Retry {
+                    reason: FailReason::Http(fetched.status),
                     error: format!("{} answered {}", fetched.url, fetched.status),
                     after: retry_after(&fetched.headers),
                 };
             }
             status => {
-                return Outcome::dead(
-                    format!("http_{status}"),
+                return JobOutcome::dead(
+                    FailReason::Http(status),
                     format!("{} answered {status}", fetched.url),
                 );
             }
@@ -132,8 +142,8 @@ impl Pipeline {
         });
         let output = match parsed {
             Ok(Ok(output)) => output,
-            Ok(Err(e)) => return Outcome::dead(e.reason(), e.to_string()),
-            Err(e) => return Outcome::dead("rule_panicked", e.to_string()),
+            Ok(Err(e)) => return JobOutcome::dead(FailReason::Rule(e.reason()), e.to_string()),
+            Err(e) => return JobOutcome::dead(FailReason::RulePanicked, e.to_string()),
         };
 
         let follow_ups = match self
@@ -141,7 +151,7 @@ impl Pipeline {
             .await
         {
             Ok(jobs) => jobs,
-            Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
+            Err(e) => return JobOutcome::retry(FailReason::DedupUnavailable, format!("{e:#}")),
         };
         let items = items::build(
             job,
@@ -151,7 +161,7 @@ impl Pipeline {
             fetched_at_ms,
             output.items,
         );
-        Outcome::Done { items, follow_ups }
+        JobOutcome::Done { items, follow_ups }
     }
 
     /// The follow-up jobs for `links` found on `found_on` (where `job`'s URL led) by `job`:

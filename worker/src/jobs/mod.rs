@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info_span, warn};
 
 use crate::admin::Metrics;
-use crate::crawl::Pipeline;
+use crate::crawl::{FailReason, JobOutcome, Pipeline};
 use deliveries::Verdict;
 
 /// The longest the job channel is kept open after the consumer stopped, for the jobs in
@@ -132,8 +132,8 @@ async fn process(runner: &Runner, outbox: &Outbox, incoming: Incoming<Job>) {
         let outcome = tokio::time::timeout(deadline, runner.pipeline.process(&runner.store, &job))
             .await
             .unwrap_or_else(|_| {
-                crate::crawl::Outcome::retry(
-                    "deadline_exceeded",
+                JobOutcome::retry(
+                    FailReason::DeadlineExceeded,
                     format!("the job ran past its deadline of {} s", deadline.as_secs()),
                 )
             });

@@ -11,52 +11,37 @@ use crawlfleet_bus::{BusError, Headers, Outbox, RETRY_DELAYS_MS, Settle};
 use tracing::{error, info, warn};
 
 use super::Runner;
-use crate::crawl::Outcome;
+use crate::admin::Settled;
+use crate::crawl::{FailReason, JobOutcome};
 
 /// How long a job whose output could not be published waits before it is requeued, so that
 /// a missing queue does not become a hot loop of fetches (each such delivery also counts
 /// towards the delivery limit).
 const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 
-/// Dead-letter reasons decided here (the pipeline decides the others).
-const INVALID_JOB: &str = "invalid_job";
-const DELIVERY_LIMIT: &str = "delivery_limit";
-const OUTPUT_TOO_LARGE: &str = "output_too_large";
-
-/// How a job was settled: the `outcome` label of `crawlfleet_jobs_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
-    Done,
-    Retried,
-    Dead,
-    /// Its output was not confirmed (refused, unroutable, connection lost): back to the queue.
-    Requeued,
-}
-
-impl Settled {
-    fn label(self) -> &'static str {
-        match self {
-            Settled::Done => "done",
-            Settled::Retried => "retried",
-            Settled::Dead => "dead",
-            Settled::Requeued => "requeued",
-        }
-    }
-}
-
 pub(super) async fn outcome(
     runner: &Runner,
     outbox: &Outbox,
     mut job: Job,
-    outcome: Outcome,
+    outcome: JobOutcome,
     settle: Settle,
 ) {
     let topology = &runner.topology;
     let metrics = &runner.metrics;
     // The attempt this one was, counted without overflow whatever the job said.
     let attempts = u64::from(job.attempt) + 1;
+    let outcome = match outcome {
+        JobOutcome::Retry { reason, error, .. } if attempts >= u64::from(runner.max_attempts) => {
+            let reason = FailReason::GaveUp {
+                last: Box::new(reason),
+                attempts,
+            };
+            JobOutcome::Dead { reason, error }
+        }
+        outcome => outcome,
+    };
     let published = match outcome {
-        Outcome::Done { items, follow_ups } => {
+        JobOutcome::Done { items, follow_ups } => {
             let r = async {
                 outbox
                     .publish_all(&topology.items_exchange(), "", &items)
@@ -68,7 +53,7 @@ pub(super) async fn outcome(
             .await;
             match r {
                 Ok(()) => {
-                    metrics.job(&job.rule, Settled::Done.label());
+                    metrics.job(&job.rule, Settled::Done);
                     metrics.items(&job.rule, items.len());
                     info!(
                         items = items.len(),
@@ -79,16 +64,16 @@ pub(super) async fn outcome(
                 }
                 Err(e @ BusError::TooLarge { .. }) => {
                     let error = e.to_string();
-                    dead_letter(runner, outbox, &job, OUTPUT_TOO_LARGE, &error).await
+                    dead_letter(runner, outbox, &job, &FailReason::OutputTooLarge, &error).await
                 }
                 Err(e) => Err(e),
             }
         }
-        Outcome::Retry {
+        JobOutcome::Retry {
             reason,
             error,
             after,
-        } if attempts < u64::from(runner.max_attempts) => {
+        } => {
             let level = retry_level(job.attempt, after);
             // attempts < max_attempts <= u32::MAX: the next attempt fits.
             job.attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
@@ -96,16 +81,14 @@ pub(super) async fn outcome(
                 .publish_all("", &topology.retry_queue(level), std::slice::from_ref(&job))
                 .await;
             if r.is_ok() {
-                metrics.job(&job.rule, Settled::Retried.label());
-                warn!(reason, cause = %bounded(&error), attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
+                metrics.job(&job.rule, Settled::Retried);
+                warn!(reason = %reason, cause = %bounded(&error), attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
             }
             r
         }
-        Outcome::Retry { reason, error, .. } => {
-            let reason = format!("{reason} (gave up after {attempts} attempts)");
+        JobOutcome::Dead { reason, error } => {
             dead_letter(runner, outbox, &job, &reason, &error).await
         }
-        Outcome::Dead { reason, error } => dead_letter(runner, outbox, &job, &reason, &error).await,
     };
     finish(runner, &job.rule, published, settle).await;
 }
@@ -119,7 +102,8 @@ pub(super) async fn garbage(
     settle: Settle,
 ) {
     let rule = claimed_rule(raw);
-    let r = dead_letter_raw(runner, outbox, &rule, raw, INVALID_JOB, error, 0).await;
+    let reason = FailReason::InvalidJob;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, &reason, error, 0).await;
     finish(runner, &rule, r, settle).await;
 }
 
@@ -138,7 +122,8 @@ pub(super) async fn exhausted(
          on it, or it was requeued); --max-deliveries is {}",
         runner.topology.max_deliveries()
     );
-    let r = dead_letter_raw(runner, outbox, &rule, raw, DELIVERY_LIMIT, &error, attempt).await;
+    let reason = FailReason::DeliveryLimit;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, &reason, &error, attempt).await;
     finish(runner, &rule, r, settle).await;
 }
 
@@ -176,7 +161,7 @@ async fn dead_letter(
     runner: &Runner,
     outbox: &Outbox,
     job: &Job,
-    reason: &str,
+    reason: &FailReason,
     error: &str,
 ) -> Result<(), BusError> {
     let body = job.encode();
@@ -188,13 +173,14 @@ async fn dead_letter_raw(
     outbox: &Outbox,
     rule: &str,
     body: &[u8],
-    reason: &str,
+    reason: &FailReason,
     error: &str,
     attempt: u32,
 ) -> Result<(), BusError> {
+    let reason = reason.to_string();
     // The outbox bounds every header; the log line is bounded the same way.
     let headers: Headers = vec![
-        ("x-crawlfleet-reason".to_owned(), reason.to_owned()),
+        ("x-crawlfleet-reason".to_owned(), reason.clone()),
         ("x-crawlfleet-error".to_owned(), error.to_owned()),
         ("x-crawlfleet-attempt".to_owned(), attempt.to_string()),
         ("x-crawlfleet-worker".to_owned(), runner.worker.clone()),
@@ -203,8 +189,8 @@ async fn dead_letter_raw(
         .publish_bytes("", &runner.topology.dead_queue(), body, None, &headers)
         .await;
     if r.is_ok() {
-        runner.metrics.job(rule, Settled::Dead.label());
-        error!(reason = %bounded(reason), cause = %bounded(error), "job dead-lettered");
+        runner.metrics.job(rule, Settled::Dead);
+        error!(reason = %bounded(&reason), cause = %bounded(error), "job dead-lettered");
     }
     r
 }
@@ -213,7 +199,7 @@ async fn finish(runner: &Runner, rule: &str, published: Result<(), BusError>, se
     let settled = match published {
         Ok(()) => settle.ack().await,
         Err(e) => {
-            runner.metrics.job(rule, Settled::Requeued.label());
+            runner.metrics.job(rule, Settled::Requeued);
             match &e {
                 BusError::Unroutable {
                     exchange,
