@@ -1,24 +1,26 @@
 //! The broker-backed job loop: consume jobs with manual ack, dead-letter those delivered too
-//! often (`deliveries.rs`), run the others through the crawl pipeline, publish what each
-//! produced with publisher confirms, and only then ack.
+//! often (`deliveries.rs`), run the others (`attempt.rs`), publish what each produced, or its
+//! retry or dead letter (`policy.rs` decides which), with publisher confirms, and only then
+//! ack (`settle.rs`).
 
+pub(crate) mod attempt;
 mod deliveries;
+pub(crate) mod policy;
 mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::Job;
 use crawlfleet_bus::{Inbox, Incoming, Outbox, Topology};
 use crawlfleet_engine::RuleStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, warn};
 
 use crate::admin::Metrics;
-use crate::crawl::{FailReason, JobOutcome, Pipeline};
+use crate::crawl::Pipeline;
 use deliveries::Verdict;
 
 /// The longest the job channel is kept open after the consumer stopped, for the jobs in
@@ -118,25 +120,10 @@ async fn process(runner: &Runner, outbox: &Outbox, incoming: Incoming<Job>) {
             return;
         }
     };
-    let span = info_span!(
-        "job",
-        job = %truncate_text(&job.id, MAX_HEADER_VALUE_BYTES),
-        url = %truncate_text(&job.url, MAX_HEADER_VALUE_BYTES),
-        rule = %truncate_text(&job.rule, MAX_HEADER_VALUE_BYTES),
-        rule_version = tracing::field::Empty,
-        crawl = %truncate_text(&job.crawl, MAX_HEADER_VALUE_BYTES),
-        depth = job.depth,
-    );
+    let span = attempt::span(&job);
     async {
-        let deadline = runner.deadline;
-        let outcome = tokio::time::timeout(deadline, runner.pipeline.process(&runner.store, &job))
-            .await
-            .unwrap_or_else(|_| {
-                JobOutcome::retry(
-                    FailReason::DeadlineExceeded,
-                    format!("the job ran past its deadline of {} s", deadline.as_secs()),
-                )
-            });
+        let deadline = Some(runner.deadline);
+        let outcome = attempt::run(&runner.pipeline, &runner.store, &job, deadline).await;
         settle::outcome(runner, outbox, job, outcome, settle).await;
     }
     .instrument(span)

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::{Decode, Encode, Job, MAX_JOB_BYTES};
-use crawlfleet_bus::{BusError, Headers, Outbox, RETRY_DELAYS_MS, Settle};
+use crawlfleet_bus::{BusError, Headers, Outbox, Settle};
 use tracing::{error, info, warn};
 
 use super::Runner;
+use super::policy::{self, Next};
 use crate::admin::Settled;
 use crate::crawl::{FailReason, JobOutcome};
 
@@ -22,26 +23,14 @@ const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 pub(super) async fn outcome(
     runner: &Runner,
     outbox: &Outbox,
-    mut job: Job,
+    job: Job,
     outcome: JobOutcome,
     settle: Settle,
 ) {
     let topology = &runner.topology;
     let metrics = &runner.metrics;
-    // The attempt this one was, counted without overflow whatever the job said.
-    let attempts = u64::from(job.attempt) + 1;
-    let outcome = match outcome {
-        JobOutcome::Retry { reason, error, .. } if attempts >= u64::from(runner.max_attempts) => {
-            let reason = FailReason::GaveUp {
-                last: Box::new(reason),
-                attempts,
-            };
-            JobOutcome::Dead { reason, error }
-        }
-        outcome => outcome,
-    };
-    let published = match outcome {
-        JobOutcome::Done { items, follow_ups } => {
+    let published = match policy::next(&job, outcome, runner.max_attempts) {
+        Next::Done { items, follow_ups } => {
             let r = async {
                 outbox
                     .publish_all(&topology.items_exchange(), "", &items)
@@ -69,26 +58,28 @@ pub(super) async fn outcome(
                 Err(e) => Err(e),
             }
         }
-        JobOutcome::Retry {
+        Next::Retry {
+            again,
+            level,
             reason,
             error,
-            after,
         } => {
-            let level = retry_level(job.attempt, after);
-            // attempts < max_attempts <= u32::MAX: the next attempt fits.
-            job.attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
             let r = outbox
-                .publish_all("", &topology.retry_queue(level), std::slice::from_ref(&job))
+                .publish_all(
+                    "",
+                    &topology.retry_queue(level),
+                    std::slice::from_ref(&again),
+                )
                 .await;
             if r.is_ok() {
                 metrics.job(&job.rule, Settled::Retried);
-                warn!(reason = %reason, cause = %bounded(&error), attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
+                let retry_in_ms =
+                    u64::try_from(policy::retry_delay(level).as_millis()).unwrap_or(u64::MAX);
+                warn!(reason = %reason, cause = %bounded(&error), attempt = again.attempt, retry_in_ms, "job will be retried");
             }
             r
         }
-        JobOutcome::Dead { reason, error } => {
-            dead_letter(runner, outbox, &job, &reason, &error).await
-        }
+        Next::Dead { reason, error } => dead_letter(runner, outbox, &job, &reason, &error).await,
     };
     finish(runner, &job.rule, published, settle).await;
 }
@@ -228,35 +219,4 @@ async fn finish(runner: &Runner, rule: &str, published: Result<(), BusError>, se
 /// Text from a job or a page, bounded for a log line.
 fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     truncate_text(text, MAX_HEADER_VALUE_BYTES)
-}
-
-/// The retry queue for the next attempt: exponential by attempt, or the first level that
-/// waits at least `Retry-After`.
-fn retry_level(attempt: u32, after: Option<Duration>) -> usize {
-    let last = RETRY_DELAYS_MS.len() - 1;
-    match after {
-        Some(after) => RETRY_DELAYS_MS
-            .iter()
-            .position(|ms| Duration::from_millis(*ms) >= after)
-            .unwrap_or(last),
-        None => usize::try_from(attempt).unwrap_or(last).min(last),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_honours_retry_after() {
-        assert_eq!(retry_level(0, None), 0);
-        assert_eq!(retry_level(2, None), 2);
-        assert_eq!(retry_level(50, None), RETRY_DELAYS_MS.len() - 1);
-        assert_eq!(retry_level(u32::MAX, None), RETRY_DELAYS_MS.len() - 1);
-        assert_eq!(retry_level(0, Some(Duration::from_secs(3))), 2);
-        assert_eq!(
-            retry_level(0, Some(Duration::from_secs(3600))),
-            RETRY_DELAYS_MS.len() - 1
-        );
-    }
 }
