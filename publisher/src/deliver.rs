@@ -15,7 +15,7 @@ use crate::cli::{DeliveryArgs, Global};
 use crate::fleet::Fleet;
 use crate::summary::Summary;
 use crate::trust::{Entry, Trust, Vetted, describe};
-use crate::{EXIT_INCOMPLETE, Failure};
+use crate::{Failure, Finished};
 
 /// What to deliver.
 pub(crate) struct Delivery {
@@ -137,7 +137,7 @@ pub(crate) async fn deliver(
     live: &BTreeMap<String, Pong>,
     delivery: Delivery,
     options: &DeliveryOptions,
-) -> Result<u8, Failure> {
+) -> Result<Finished, Failure> {
     let version = match delivery.version {
         Some(v) if v > RuleUpdate::MAX_VERSION => {
             return Err(Failure::usage(format!(
@@ -190,18 +190,14 @@ pub(crate) async fn deliver(
         live.len()
     );
     if !options.wait {
-        return Ok(0);
+        return Ok(Finished::Done);
     }
     let deadline = Instant::now() + options.timeout;
     let mut replies = fleet.reload_replies(&push_id, &expected, deadline).await;
     replies.retain(|w, _| expected.contains(w));
     let summary = Summary::new(&expected, replies);
     print!("{}", summary.render());
-    Ok(if summary.complete() {
-        0
-    } else {
-        EXIT_INCOMPLETE
-    })
+    Ok(Finished::complete_if(summary.complete()))
 }
 
 /// One more than the newest version pushed (entries that verify only) or running. A live

@@ -4,13 +4,13 @@
 
 use crawlfleet_engine::ModuleName;
 
-use crate::Failure;
 use crate::cli::{Global, PromoteArgs};
 use crate::deliver::{Delivery, DeliveryOptions, deliver};
 use crate::fleet::Fleet;
 use crate::trust::describe;
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<Finished, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
     let options = DeliveryOptions::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
@@ -41,7 +41,7 @@ pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failu
     let verb = format!("promoted v{} as", newest.update.version);
     let delivery = Delivery::again(name, newest, verb)?;
     let live = fleet.ping().await?;
-    let code = deliver(&mut fleet, &history, &live, delivery, &options).await;
+    let finished = deliver(&mut fleet, &history, &live, delivery, &options).await;
     fleet.close().await;
-    code
+    finished
 }

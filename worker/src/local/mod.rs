@@ -8,7 +8,6 @@ mod queue;
 mod sinks;
 mod watch;
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -21,6 +20,7 @@ use tracing::{Instrument, error, info, warn};
 use crate::cli::LocalCrawlArgs;
 use crate::config::CrawlConfig;
 use crate::crawl::{Dedup, Pipeline};
+use crate::failure::Failure;
 use crate::fetch::{Fetcher, Policy};
 use crate::jobs::attempt;
 use crate::jobs::policy::{self, Next};
@@ -28,7 +28,7 @@ use crate::telemetry;
 use queue::Queue;
 use sinks::Sinks;
 
-pub fn main(args: LocalCrawlArgs) -> ExitCode {
+pub fn main(args: LocalCrawlArgs) -> Result<(), Failure> {
     let mut errors = Vec::new();
     let crawl = CrawlConfig::from_args(&args.crawl, &mut errors);
     let jobs = crate::config::number(&mut errors, "--jobs", &args.jobs, 1, 10_000);
@@ -57,31 +57,23 @@ pub fn main(args: LocalCrawlArgs) -> ExitCode {
     }
     let format = crate::config::log_format(&args.log_format, &mut errors);
     if !errors.is_empty() {
-        eprintln!("worker crawl: invalid configuration:");
-        for e in errors {
-            eprintln!("  - {e}");
-        }
-        return ExitCode::from(2);
+        return Err(Failure::InvalidConfig(errors));
     }
     telemetry::init(format);
-    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    else {
-        eprintln!("worker crawl: cannot start the async runtime");
-        return ExitCode::from(70);
-    };
-    runtime.block_on(async {
-        let stop = crate::shutdown::on_signals();
-        let jobs = usize::try_from(jobs).unwrap_or(16);
-        match crawl_locally(&args, crawl, limits, jobs, stop).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                error!(cause = %format!("{e:#}"), "crawl stopped");
-                ExitCode::from(1)
-            }
-        }
-    })
+        .map_err(|_| Failure::Runtime("cannot start the async runtime".to_owned()))?;
+    runtime
+        .block_on(async {
+            let stop = crate::shutdown::on_signals();
+            let jobs = usize::try_from(jobs).unwrap_or(16);
+            crawl_locally(&args, crawl, limits, jobs, stop).await
+        })
+        .map_err(|cause| Failure::Stopped {
+            what: "crawl stopped",
+            cause,
+        })
 }
 
 async fn crawl_locally(
