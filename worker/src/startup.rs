@@ -119,45 +119,43 @@ pub(crate) async fn start(
     })
 }
 
-/// The first session's set-up: binds the control queue on `bus`, then loads the rules root
-/// (so an update pushed while it loads waits in the queue), and hands each task its handles.
-/// On failure `unbound` is kept for the next session.
-pub(crate) async fn first_session(
-    bus: &Bus,
-    unbound: &mut Option<Unbound>,
-) -> anyhow::Result<Tasks> {
-    let Some(u) = unbound.as_ref() else {
-        anyhow::bail!("worker state already built");
-    };
-    let queue = u.topology.worker_queue(&u.identity.instance);
-    bus.bind_control_queue(&queue).await?;
-    info!(worker = %u.identity.id, queue = %queue, "control queue bound");
-    let store = Arc::new(load_base_layer(&u.root, u.limits, &u.identity.id).await?);
-    let Some(u) = unbound.take() else {
-        anyhow::bail!("worker state already built");
-    };
-    let _ = u.rules_loaded.set(Arc::clone(&store));
-    Ok(Tasks {
-        identity: u.identity.clone(),
-        control: Arc::new(control::Plane {
-            identity: u.identity.clone(),
-            prefix: u.topology.prefix().to_owned(),
-            root: u.root,
-            store: Arc::clone(&store),
-            trusted_keys: u.trusted_keys,
-            metrics: Arc::clone(&u.metrics),
-        }),
-        jobs: Arc::new(jobs::Runner {
-            worker: u.identity.id,
-            topology: u.topology,
-            pipeline: u.pipeline,
-            store,
-            max_attempts: u.max_attempts,
-            deadline: u.job_deadline,
-            metrics: Arc::clone(&u.metrics),
-        }),
-        metrics: u.metrics,
-    })
+impl Unbound {
+    /// The first session's set-up: binds the control queue on `bus`, then loads the rules
+    /// root, so an update pushed while it loads waits in the queue. On failure the worker
+    /// stays unbound, for the next session to try again.
+    pub(crate) async fn load_rules(&self, bus: &Bus) -> anyhow::Result<Arc<RuleStore>> {
+        let queue = self.topology.worker_queue(&self.identity.instance);
+        bus.bind_control_queue(&queue).await?;
+        info!(worker = %self.identity.id, queue = %queue, "control queue bound");
+        let store = load_base_layer(&self.root, self.limits, &self.identity.id).await?;
+        Ok(Arc::new(store))
+    }
+
+    /// Hands each task its handles, now that the rules are loaded in `store`.
+    pub(crate) fn into_tasks(self, store: Arc<RuleStore>) -> Tasks {
+        let _ = self.rules_loaded.set(Arc::clone(&store));
+        Tasks {
+            identity: self.identity.clone(),
+            control: Arc::new(control::Plane {
+                identity: self.identity.clone(),
+                prefix: self.topology.prefix().to_owned(),
+                root: self.root,
+                store: Arc::clone(&store),
+                trusted_keys: self.trusted_keys,
+                metrics: Arc::clone(&self.metrics),
+            }),
+            jobs: Arc::new(jobs::Runner {
+                worker: self.identity.id,
+                topology: self.topology,
+                pipeline: self.pipeline,
+                store,
+                max_attempts: self.max_attempts,
+                deadline: self.job_deadline,
+                metrics: Arc::clone(&self.metrics),
+            }),
+            metrics: self.metrics,
+        }
+    }
 }
 
 /// The crawl pipeline: fetcher, and dedup through Redis when a Redis URL is configured.

@@ -40,9 +40,9 @@ pub async fn run(
             break; // shutdown while disconnected
         };
         // The first session loads the base layer after binding (so no update is missed).
-        if tasks.is_none() {
-            match startup::first_session(&bus, &mut unbound).await {
-                Ok(built) => tasks = Some(built),
+        if let Some(u) = &unbound {
+            match u.load_rules(&bus).await {
+                Ok(store) => tasks = unbound.take().map(|u| u.into_tasks(store)),
                 Err(e) => {
                     warn!(cause = %format!("{e:#}"), "broker session failed during start-up; reconnecting");
                     bus.close().await;
