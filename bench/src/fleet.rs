@@ -19,8 +19,9 @@ pub struct Fleet {
 /// competes for the CPU with the fleet it measures.
 const QUIET: (&str, &str) = (
     "RUST_LOG",
-    "warn,crawlfleet_worker::app=info,crawlfleet_worker::session=info,\
-     crawlfleet_worker::catchup=info,crawlfleet_worker::control=info",
+    "warn,crawlfleet_worker::supervisor=info,crawlfleet_worker::startup=info,\
+     crawlfleet_worker::connect=info,crawlfleet_worker::session=info,\
+     crawlfleet_worker::control=info",
 );
 
 /// The Redis the express lane runs on in benchmarks.

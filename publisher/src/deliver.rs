@@ -15,7 +15,7 @@ use crate::cli::{DeliveryArgs, Global};
 use crate::fleet::Fleet;
 use crate::summary::Summary;
 use crate::trust::{Entry, Trust, Vetted, describe};
-use crate::{EXIT_INCOMPLETE, Failure};
+use crate::{Failure, Finished};
 
 /// What to deliver.
 pub(crate) struct Delivery {
@@ -58,8 +58,9 @@ impl Delivery {
     }
 }
 
-/// How a push is delivered: `DeliveryArgs`, checked whole before any connection is made.
-pub(crate) struct How {
+/// How a push is delivered (waiting, signing, trust, express lane): `DeliveryArgs`, checked
+/// whole before any connection is made.
+pub(crate) struct DeliveryOptions {
     wait: bool,
     timeout: Duration,
     signing_key: Option<crawlfleet_bus::signature::SigningKey>,
@@ -70,8 +71,8 @@ pub(crate) struct How {
     express: Option<ExpressLane>,
 }
 
-impl How {
-    pub(crate) fn check(args: &DeliveryArgs, global: &Global) -> Result<How, Failure> {
+impl DeliveryOptions {
+    pub(crate) fn check(args: &DeliveryArgs, global: &Global) -> Result<DeliveryOptions, Failure> {
         if !(args.timeout.is_finite() && args.timeout > 0.0) {
             return Err(Failure::usage(
                 "--timeout must be a positive number of seconds",
@@ -118,7 +119,7 @@ impl How {
                     .map_err(|e| Failure::usage(format!("--express-url: {e}")))?,
             ),
         };
-        Ok(How {
+        Ok(DeliveryOptions {
             wait: args.wait,
             timeout: Duration::from_secs_f64(args.timeout),
             signing_key,
@@ -135,8 +136,8 @@ pub(crate) async fn deliver(
     history: &Vetted,
     live: &BTreeMap<String, Pong>,
     delivery: Delivery,
-    how: &How,
-) -> Result<u8, Failure> {
+    options: &DeliveryOptions,
+) -> Result<Finished, Failure> {
     let version = match delivery.version {
         Some(v) if v > RuleUpdate::MAX_VERSION => {
             return Err(Failure::usage(format!(
@@ -162,13 +163,13 @@ pub(crate) async fn deliver(
         targets: delivery.targets,
         ..RuleUpdate::default()
     };
-    if let Some(key) = &how.signing_key {
-        crawlfleet_bus::signature::sign(&mut update, key, &how.fleet)
+    if let Some(key) = &options.signing_key {
+        crawlfleet_bus::signature::sign(&mut update, key, &options.fleet)
             .map_err(|e| Failure::usage(format!("cannot sign: {e}")))?;
     }
     let expected: Vec<String> = live.keys().filter(|w| update.selects(w)).cloned().collect();
     let message = ControlMessage::Update(update);
-    match &how.express {
+    match &options.express {
         None => fleet.broadcast(&message, &push_id).await?,
         Some(lane) => match fleet.broadcast_express(&message, &push_id, lane).await? {
             Ok(n) => println!("express lane: handed to {n} subscribed worker(s)"),
@@ -178,7 +179,7 @@ pub(crate) async fn deliver(
     }
     tracing::info!(
         module = %delivery.module, version, sha256 = %sha256, push_id = %push_id,
-        signed = how.signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"
+        signed = options.signing_key.is_some(), chosen = expected.len(), live = live.len(), "rule pushed"
     );
     println!(
         "{} {} v{version} sha256 {} (push {push_id}) to {} of {} live worker(s)",
@@ -188,19 +189,15 @@ pub(crate) async fn deliver(
         expected.len(),
         live.len()
     );
-    if !how.wait {
-        return Ok(0);
+    if !options.wait {
+        return Ok(Finished::Done);
     }
-    let deadline = Instant::now() + how.timeout;
+    let deadline = Instant::now() + options.timeout;
     let mut replies = fleet.reload_replies(&push_id, &expected, deadline).await;
     replies.retain(|w, _| expected.contains(w));
     let summary = Summary::new(&expected, replies);
     print!("{}", summary.render());
-    Ok(if summary.complete() {
-        0
-    } else {
-        EXIT_INCOMPLETE
-    })
+    Ok(Finished::complete_if(summary.complete()))
 }
 
 /// One more than the newest version pushed (entries that verify only) or running. A live

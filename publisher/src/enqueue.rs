@@ -5,10 +5,10 @@ use std::io::BufRead;
 use crawlfleet_bus::message::Job;
 use crawlfleet_bus::{Bus, JobQueueType, Topology};
 
-use crate::Failure;
 use crate::cli::{EnqueueArgs, Global};
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &EnqueueArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &EnqueueArgs) -> Result<Finished, Failure> {
     let mut urls = args.urls.clone();
     if let Some(file) = &args.file {
         let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
@@ -76,5 +76,5 @@ pub(crate) async fn run(global: &Global, args: &EnqueueArgs) -> Result<u8, Failu
         .await?;
     bus.close().await;
     println!("enqueued {} job(s) for crawl {crawl}", jobs.len());
-    Ok(0)
+    Ok(Finished::Done)
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use crawlfleet_bus::message::{Encode, Item};
 use crawlfleet_bus::{Bus, JobQueueType, Topology};
 
-use crate::Failure;
 use crate::cli::{ExportArgs, Global};
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &ExportArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &ExportArgs) -> Result<Finished, Failure> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -63,5 +63,5 @@ pub(crate) async fn run(global: &Global, args: &ExportArgs) -> Result<u8, Failur
     if garbage > 0 {
         eprintln!("publisher: {garbage} undecodable message(s) left in the items queue");
     }
-    Ok(0)
+    Ok(Finished::Done)
 }

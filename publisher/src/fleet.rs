@@ -81,10 +81,7 @@ impl Fleet {
                 ),
                 _ => String::new(),
             };
-            return Err(Failure {
-                code: crate::EXIT_INCOMPLETE,
-                message: format!("{e}{reached}"),
-            });
+            return Err(Failure::Incomplete(format!("{e}{reached}")));
         }
         Ok(relayed)
     }

@@ -2,11 +2,11 @@
 
 use crawlfleet_bus::message::RuleUpdate;
 
-use crate::Failure;
 use crate::cli::{Global, HistoryArgs};
 use crate::fleet::Fleet;
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<Finished, Failure> {
     let fleet = Fleet::connect(global).await?;
     let mut history = fleet.history().await?;
     fleet.close().await;
@@ -16,7 +16,7 @@ pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<u8, Failu
     history.retain(|u| seen.insert(u.push_id.clone()));
     if history.is_empty() {
         println!("no pushes in the history");
-        return Ok(0);
+        return Ok(Finished::Done);
     }
     for u in &history {
         if args.json {
@@ -30,7 +30,7 @@ pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<u8, Failu
             println!("{}", row(u));
         }
     }
-    Ok(0)
+    Ok(Finished::Done)
 }
 
 fn row(u: &RuleUpdate) -> String {

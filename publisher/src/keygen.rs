@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::Failure;
 use crate::cli::KeygenArgs;
+use crate::{Failure, Finished};
 
-pub(crate) fn run(args: &KeygenArgs) -> Result<u8, Failure> {
+pub(crate) fn run(args: &KeygenArgs) -> Result<Finished, Failure> {
     let (secret, public) = crawlfleet_bus::signature::generate()
         .map_err(|e| Failure::usage(format!("cannot read system randomness: {e}")))?;
     let mut file = std::fs::OpenOptions::new()
@@ -25,5 +25,5 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<u8, Failure> {
     println!("public key: {public}");
     println!("trust it on workers with: --trusted-keys {public}  (or TRUSTED_KEYS={public})");
     println!("and on publishers, so promote and rollback build only on pushes signed by it");
-    Ok(0)
+    Ok(Finished::Done)
 }

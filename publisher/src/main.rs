@@ -1,4 +1,5 @@
-//! The `publisher` binary: the operator's CLI. Every error is one clear line and an exit code.
+//! The `publisher` binary: the operator's CLI. Every error is one clear line and an exit code
+//! (`failure.rs` chooses it).
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ mod cli;
 mod deliver;
 mod enqueue;
 mod export;
+mod failure;
 mod fleet;
 mod history;
 mod keygen;
@@ -22,39 +24,7 @@ mod trust;
 
 use cli::{Cli, Command};
 
-/// Exit codes: 0 done; 1 the fleet did not (all) do it; 2 bad input; 69 broker unreachable.
-pub(crate) const EXIT_INCOMPLETE: u8 = 1;
-pub(crate) const EXIT_USAGE: u8 = 2;
-pub(crate) const EXIT_UNAVAILABLE: u8 = 69;
-
-/// An error that ends the command with a message and an exit code.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) code: u8,
-    pub(crate) message: String,
-}
-
-impl Failure {
-    pub(crate) fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            code: EXIT_USAGE,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crawlfleet_bus::BusError> for Failure {
-    fn from(e: crawlfleet_bus::BusError) -> Failure {
-        let code = match e {
-            crawlfleet_bus::BusError::Connect { .. } => EXIT_UNAVAILABLE,
-            _ => EXIT_INCOMPLETE,
-        };
-        Failure {
-            code,
-            message: e.to_string(),
-        }
-    }
-}
+pub(crate) use failure::{Failure, Finished};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,17 +34,20 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let ended = run(&cli);
+    if let Err(failure) = &ended {
+        eprintln!("publisher: {failure}");
+    }
+    ExitCode::from(ended.map_or_else(|failure| failure.code(), Finished::code))
+}
+
+/// Runs the command on a runtime of its own.
+fn run(cli: &Cli) -> Result<Finished, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("publisher: cannot start the async runtime: {e}");
-            return ExitCode::from(70);
-        }
-    };
-    let result = runtime.block_on(async {
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
         match &cli.command {
             Command::PushRule(args) => push::run(&cli.global, args).await,
             Command::Promote(args) => promote::run(&cli.global, args).await,
@@ -86,12 +59,5 @@ fn main() -> ExitCode {
             Command::Export(args) => export::run(&cli.global, args).await,
             Command::Teardown(args) => teardown::run(&cli.global, args).await,
         }
-    });
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!("publisher: {}", f.message);
-            ExitCode::from(f.code)
-        }
-    }
+    })
 }

@@ -4,17 +4,17 @@
 
 use crawlfleet_engine::ModuleName;
 
-use crate::Failure;
 use crate::cli::{Global, PromoteArgs};
-use crate::deliver::{Delivery, How, deliver};
+use crate::deliver::{Delivery, DeliveryOptions, deliver};
 use crate::fleet::Fleet;
 use crate::trust::describe;
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<Finished, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
-    let how = How::check(&args.delivery, global)?;
+    let options = DeliveryOptions::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = how.trust.vet(fleet.history().await?);
+    let history = options.trust.vet(fleet.history().await?);
     let newest = history
         .entries
         .iter()
@@ -41,7 +41,7 @@ pub(crate) async fn run(global: &Global, args: &PromoteArgs) -> Result<u8, Failu
     let verb = format!("promoted v{} as", newest.update.version);
     let delivery = Delivery::again(name, newest, verb)?;
     let live = fleet.ping().await?;
-    let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
+    let finished = deliver(&mut fleet, &history, &live, delivery, &options).await;
     fleet.close().await;
-    code
+    finished
 }

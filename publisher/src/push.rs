@@ -4,12 +4,12 @@
 use crawlfleet_bus::message::Targets;
 use crawlfleet_engine::{ModuleName, check_syntax};
 
-use crate::Failure;
 use crate::cli::{Global, PushRuleArgs};
-use crate::deliver::{Delivery, How, deliver, parse_percent};
+use crate::deliver::{Delivery, DeliveryOptions, deliver, parse_percent};
 use crate::fleet::Fleet;
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &PushRuleArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &PushRuleArgs) -> Result<Finished, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
     let bytes = std::fs::read(&args.path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", args.path.display())))?;
@@ -27,9 +27,9 @@ pub(crate) async fn run(global: &Global, args: &PushRuleArgs) -> Result<u8, Fail
         workers: args.workers.clone(),
         canary_percent: canary,
     });
-    let how = How::check(&args.delivery, global)?;
+    let options = DeliveryOptions::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = how.trust.vet(fleet.history().await?);
+    let history = options.trust.vet(fleet.history().await?);
     let verb = if targets.is_some() {
         "pushed (targeted)"
     } else {
@@ -43,7 +43,7 @@ pub(crate) async fn run(global: &Global, args: &PushRuleArgs) -> Result<u8, Fail
         verb: verb.to_owned(),
     };
     let live = fleet.ping().await?;
-    let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
+    let finished = deliver(&mut fleet, &history, &live, delivery, &options).await;
     fleet.close().await;
-    code
+    finished
 }

@@ -5,17 +5,17 @@
 
 use crawlfleet_engine::ModuleName;
 
-use crate::Failure;
 use crate::cli::{Global, RollbackArgs};
-use crate::deliver::{Delivery, How, deliver};
+use crate::deliver::{Delivery, DeliveryOptions, deliver};
 use crate::fleet::Fleet;
 use crate::trust::{Entry, describe};
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<Finished, Failure> {
     let name = ModuleName::new(&args.module).map_err(|e| Failure::usage(e.to_string()))?;
-    let how = How::check(&args.delivery, global)?;
+    let options = DeliveryOptions::check(&args.delivery, global)?;
     let mut fleet = Fleet::connect(global).await?;
-    let history = how.trust.vet(fleet.history().await?);
+    let history = options.trust.vet(fleet.history().await?);
     let mut versions: Vec<&Entry> = history
         .entries
         .iter()
@@ -90,7 +90,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs) -> Result<u8, Fail
     let delivery = Delivery::again(name, target, format!("rolled back to v{to} as"))?;
     tracing::info!(module = %args.module, from = current_version, to, "rule rolled back");
     // The membership pinged above is the one to wait for: no second ping window.
-    let code = deliver(&mut fleet, &history, &live, delivery, &how).await;
+    let finished = deliver(&mut fleet, &history, &live, delivery, &options).await;
     fleet.close().await;
-    code
+    finished
 }

@@ -7,9 +7,9 @@ use crawlfleet_bus::message::Pong;
 
 use crate::cli::{Global, StatusArgs};
 use crate::fleet::Fleet;
-use crate::{EXIT_INCOMPLETE, Failure};
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &StatusArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &StatusArgs) -> Result<Finished, Failure> {
     let mut fleet = Fleet::connect(global).await?;
     let pongs = fleet.ping().await?;
     fleet.close().await;
@@ -30,11 +30,7 @@ pub(crate) async fn run(global: &Global, args: &StatusArgs) -> Result<u8, Failur
     } else {
         print!("{}", table(&pongs, &drift));
     }
-    Ok(if args.check && !drift.is_empty() {
-        EXIT_INCOMPLETE
-    } else {
-        0
-    })
+    Ok(Finished::complete_if(!args.check || drift.is_empty()))
 }
 
 /// Modules whose (version, sha256) is not the same on every worker that has them.

@@ -3,10 +3,10 @@
 
 use crawlfleet_bus::{Bus, JobQueueType, Topology};
 
-use crate::Failure;
 use crate::cli::{Global, TeardownArgs};
+use crate::{Failure, Finished};
 
-pub(crate) async fn run(global: &Global, args: &TeardownArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(global: &Global, args: &TeardownArgs) -> Result<Finished, Failure> {
     if !args.yes {
         return Err(Failure::usage(format!(
             "teardown deletes every queue of prefix `{}`, with its jobs and items; add --yes",
@@ -21,5 +21,5 @@ pub(crate) async fn run(global: &Global, args: &TeardownArgs) -> Result<u8, Fail
         "deleted the exchanges and queues of prefix `{}`",
         global.prefix
     );
-    Ok(0)
+    Ok(Finished::Done)
 }

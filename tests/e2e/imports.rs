@@ -323,7 +323,6 @@ fn the_html_modules_import_no_circle() {
 }
 
 #[test]
-#[ignore = "the worker's circles are being removed on another branch; un-ignore once merged"]
 fn the_worker_modules_import_no_circle() {
     assert_no_cycle("worker");
 }

@@ -2,7 +2,6 @@
 //! `scrapy parse` does — the rule author's loop before a push.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use crawlfleet_engine::{Page, Rule, RuleSet, RulesRoot};
@@ -10,8 +9,9 @@ use serde_json::json;
 
 use crate::cli::CheckRuleArgs;
 use crate::crawl::{FoundOn, resolve, verdicts};
+use crate::failure::Failure;
 
-pub fn run(args: &CheckRuleArgs) -> ExitCode {
+pub fn run(args: &CheckRuleArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let result = report(args);
     if args.stats {
@@ -22,25 +22,18 @@ pub fn run(args: &CheckRuleArgs) -> ExitCode {
             json!({"took_ms": started.elapsed().as_millis(), "peak_rss_kb": usage.peak_rss_kb})
         );
     }
-    match result {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
-            ExitCode::SUCCESS
-        }
-        Err((code, message)) => {
-            eprintln!("worker check-rule: {message}");
-            ExitCode::from(code)
-        }
-    }
+    let report = result?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// What `check-rule` prints: the rule's items and its links (resolved, normalised, with the
-/// follow verdict), or an exit code and a message.
-pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
-    let usage = |m: String| (2u8, m);
+/// follow verdict), or why it could not.
+pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, Failure> {
+    let usage = Failure::Usage;
     let root = RulesRoot::open(&args.rules).map_err(|e| {
         usage(format!(
             "cannot open the rules root {}: {e}",
@@ -106,14 +99,14 @@ pub fn report(args: &CheckRuleArgs) -> Result<serde_json::Value, (u8, String)> {
     });
     let output = rule
         .parse(page, &ctx)
-        .map_err(|e| (1u8, format!("{} ({})", e, e.reason())))?;
+        .map_err(|e| Failure::RuleFailed(format!("{} ({})", e, e.reason())))?;
     let found_on = FoundOn {
         url: base.clone(),
         encoding: decoded.encoding.encoding,
     };
     let candidates = resolve(output.links, &found_on, &rule, |name| set.rule(name));
     let follow = verdicts(&rule, &candidates, &base, &ctx)
-        .map_err(|e| (1u8, format!("follow hook: {e}")))?;
+        .map_err(|e| Failure::RuleFailed(format!("follow hook: {e}")))?;
     let links: Vec<serde_json::Value> = candidates
         .iter()
         .zip(follow)

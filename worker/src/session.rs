@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::app::Worker;
+use crate::admin::Metrics;
 use crate::backoff::Backoff;
-use crate::config::Config;
 use crate::control::express::Express;
-use crate::{catchup, control, jobs};
+use crate::control::{self, catchup};
+use crate::identity::Identity;
+use crate::jobs;
 
 /// A session's two broker connections, and the express lane when it is on.
 pub(crate) struct Links {
@@ -27,48 +28,56 @@ pub(crate) struct Links {
     pub(crate) express: Option<Arc<Mutex<Express>>>,
 }
 
+/// What every session starts its two loops with; built once, by the first session.
+pub(crate) struct Tasks {
+    pub(crate) identity: Identity,
+    pub(crate) control: Arc<control::Plane>,
+    pub(crate) jobs: Arc<jobs::Runner>,
+    /// Where readiness is reported.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Serves one session; `prefetch` is how many jobs the broker hands over unacked.
 pub(crate) async fn serve(
-    worker: &Arc<Worker>,
+    tasks: &Tasks,
     links: &Links,
-    config: &Config,
+    prefetch: u16,
     tracker: &TaskTracker,
     control_rt: &Handle,
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
 ) -> anyhow::Result<()> {
-    let id = worker.identity.id.clone();
+    let identity = &tasks.identity;
+    let id = identity.id.clone();
+    let topology = &tasks.jobs.topology;
     let (bus, jobs_bus) = (&links.control, &links.jobs);
-    let queue = worker.topology.worker_queue(&worker.identity.instance);
+    let queue = topology.worker_queue(&identity.instance);
     bus.bind_control_queue(&queue).await?;
     info!(worker = %id, queue = %queue, "control queue bound");
     jobs_bus.declare_jobs().await?;
-    catchup::catch_up(worker, bus).await?;
+    catchup::catch_up(&tasks.control, bus).await?;
 
     let control_inbox = bus.inbox(&queue, 8, &format!("control-{id}")).await?;
     let replier = bus.replier().await?;
     let job_inbox = jobs_bus
-        .inbox(
-            &worker.topology.jobs_queue(),
-            config.prefetch,
-            &format!("jobs-{id}"),
-        )
+        .inbox(&topology.jobs_queue(), prefetch, &format!("jobs-{id}"))
         .await?;
     let job_outbox = Arc::new(jobs_bus.outbox().await?);
-    info!(worker = %id, host = %worker.identity.host, prefetch = config.prefetch, "worker ready");
+    info!(worker = %id, host = %identity.host, prefetch, "worker ready");
     backoff.reset();
-    worker.pipeline.metrics.set_ready(true);
+    tasks.metrics.set_ready(true);
 
     let stop = CancellationToken::new();
     // On the control runtime, where the control connection lives.
     let mut control = control_rt.spawn(control::run(
-        Arc::clone(worker),
+        Arc::clone(&tasks.control),
         control_inbox,
         replier,
         links.express.clone(),
         stop.clone(),
     ));
     let mut jobs = tokio::spawn(jobs::run(
-        Arc::clone(worker),
+        Arc::clone(&tasks.jobs),
         job_inbox,
         job_outbox,
         tracker.clone(),
@@ -89,7 +98,7 @@ pub(crate) async fn serve(
             Some(loop_error("job", r))
         }
     };
-    worker.pipeline.metrics.set_ready(false);
+    tasks.metrics.set_ready(false);
     stop.cancel();
     if !control_done {
         let _ = control.await;

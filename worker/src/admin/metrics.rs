@@ -1,4 +1,6 @@
-//! The worker's metrics and their rendering in the Prometheus text format (version 0.0.4).
+//! The worker's metrics, counted where things happen (jobs, fetches, rule calls, reloads,
+//! readiness), and their rendering in the Prometheus text format (version 0.0.4) for the
+//! admin endpoint.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -6,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crawlfleet_bus::message::ReloadStatus;
 use crawlfleet_engine::RuleStore;
 
 use super::stalls::Stalls;
@@ -169,6 +172,37 @@ impl Histogram {
     }
 }
 
+/// How a job was settled: the `outcome` label of `crawlfleet_jobs_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    Done,
+    Retried,
+    Dead,
+    /// Its output was not confirmed (refused, unroutable, connection lost): back to the queue.
+    Requeued,
+}
+
+impl Settled {
+    fn label(self) -> &'static str {
+        match self {
+            Settled::Done => "done",
+            Settled::Retried => "retried",
+            Settled::Dead => "dead",
+            Settled::Requeued => "requeued",
+        }
+    }
+}
+
+/// The `outcome` label of `crawlfleet_reloads_total`.
+fn reload_label(status: ReloadStatus) -> &'static str {
+    match status {
+        ReloadStatus::Applied => "applied",
+        ReloadStatus::Unchanged => "unchanged",
+        ReloadStatus::Failed => "failed",
+        ReloadStatus::Skipped => "skipped",
+    }
+}
+
 /// Everything a worker measures.
 pub(crate) struct Metrics {
     jobs: Counter<2>,
@@ -226,13 +260,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn job(&self, rule: &str, outcome: &str) {
-        self.jobs.add([rule, outcome], 1);
+    pub(crate) fn job(&self, rule: &str, settled: Settled) {
+        self.jobs.add([rule, settled.label()], 1);
     }
 
-    /// Jobs settled with `outcome` (done, retried, dead), all rules together.
-    pub(crate) fn jobs_with(&self, outcome: &str) -> u64 {
-        self.jobs.total_where(1, outcome)
+    /// Jobs settled so, all rules together.
+    pub(crate) fn jobs_with(&self, settled: Settled) -> u64 {
+        self.jobs.total_where(1, settled.label())
     }
 
     pub(crate) fn items(&self, rule: &str, n: usize) {
@@ -241,8 +275,8 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn reload(&self, module: &str, outcome: &str, took: Duration) {
-        self.reloads.add([module, outcome], 1);
+    pub(crate) fn reload(&self, module: &str, status: ReloadStatus, took: Duration) {
+        self.reloads.add([module, reload_label(status)], 1);
         self.reload.observe(took);
     }
 
@@ -316,13 +350,16 @@ mod tests {
     #[test]
     fn renders_counters_histograms_and_escapes_labels() {
         let m = Metrics::default();
-        m.job("shop.a", "done");
-        m.job("shop.a", "done");
+        m.job("shop.a", Settled::Done);
+        m.job("shop.a", Settled::Done);
         m.items("we\"ird", 2);
         m.fetch(Duration::from_millis(30));
-        m.job("shop.b", "done");
-        m.job("shop.b", "dead");
-        assert_eq!((m.jobs_with("done"), m.jobs_with("dead")), (3, 1));
+        m.job("shop.b", Settled::Done);
+        m.job("shop.b", Settled::Dead);
+        assert_eq!(
+            (m.jobs_with(Settled::Done), m.jobs_with(Settled::Dead)),
+            (3, 1)
+        );
         let text = m.render(None);
         assert!(
             text.contains("crawlfleet_jobs_total{rule=\"shop.a\",outcome=\"done\"} 2"),
@@ -351,9 +388,9 @@ mod tests {
     fn rule_labels_from_messages_are_bounded() {
         let m = Metrics::default();
         for k in 0..MAX_FIRST_LABELS + 50 {
-            m.job(&format!("junk.r{k}"), "dead");
+            m.job(&format!("junk.r{k}"), Settled::Dead);
         }
-        m.job("junk.r0", "dead");
+        m.job("junk.r0", Settled::Dead);
         let text = m.render(None);
         let series = text
             .lines()
@@ -369,21 +406,21 @@ mod tests {
             "{text}"
         );
         // A name seen before the bound keeps its own series for every outcome.
-        m.job("junk.r1", "done");
+        m.job("junk.r1", Settled::Done);
         assert!(
             m.render(None)
                 .contains("crawlfleet_jobs_total{rule=\"junk.r1\",outcome=\"done\"} 1")
         );
-        assert_eq!(m.jobs_with("dead"), MAX_FIRST_LABELS as u64 + 51);
+        assert_eq!(m.jobs_with(Settled::Dead), MAX_FIRST_LABELS as u64 + 51);
     }
 
     #[test]
     fn long_label_values_are_truncated_with_a_marker() {
         let m = Metrics::default();
         let long = format!("é{}", "r".repeat(100_000));
-        m.job(&long, "done");
-        m.job(&format!("{long}-other"), "done");
-        m.job("short", "done");
+        m.job(&long, Settled::Done);
+        m.job(&format!("{long}-other"), Settled::Done);
+        m.job("short", Settled::Done);
         let text = m.render(None);
         let line = text
             .lines()

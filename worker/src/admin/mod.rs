@@ -5,5 +5,5 @@ mod metrics;
 mod server;
 mod stalls;
 
-pub(crate) use metrics::Metrics;
+pub(crate) use metrics::{Metrics, Settled};
 pub(crate) use server::{Target, serve};

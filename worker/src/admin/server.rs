@@ -21,8 +21,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crawlfleet_engine::RuleStore;
+
 use super::Metrics;
-use crate::app::Worker;
 use crate::backoff::Backoff;
 
 /// Connections served at once; one more is closed as soon as it is accepted.
@@ -40,14 +41,14 @@ const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// The Prometheus text format's content type.
 const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What the admin endpoint can see: metrics always, the worker once it is built.
-pub(crate) type Target = Arc<std::sync::OnceLock<Arc<Worker>>>;
+/// What the admin endpoint can see besides metrics: the rules, once they are loaded.
+pub(crate) type Target = Arc<std::sync::OnceLock<Arc<RuleStore>>>;
 
 /// Serves until `shutdown`; the listener is already bound.
 pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    worker: Target,
+    rules: Target,
     shutdown: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
@@ -81,9 +82,9 @@ pub(crate) async fn serve(
             drop(stream);
             continue;
         };
-        let (http, metrics, worker) = (http.clone(), Arc::clone(&metrics), Arc::clone(&worker));
+        let (http, metrics, rules) = (http.clone(), Arc::clone(&metrics), Arc::clone(&rules));
         tokio::spawn(async move {
-            answer(&http, stream, metrics, worker).await;
+            answer(&http, stream, metrics, rules).await;
             drop(slot);
         });
     }
@@ -104,9 +105,9 @@ fn http() -> http1::Builder {
 }
 
 /// Serves the one request of `stream`, within [`CONNECTION_TIMEOUT`].
-async fn answer(http: &http1::Builder, stream: TcpStream, metrics: Arc<Metrics>, worker: Target) {
+async fn answer(http: &http1::Builder, stream: TcpStream, metrics: Arc<Metrics>, rules: Target) {
     let service = service_fn(move |request| {
-        let response = respond(request.method(), request.uri().path(), &metrics, &worker);
+        let response = respond(request.method(), request.uri().path(), &metrics, &rules);
         std::future::ready(Ok::<_, Infallible>(response))
     });
     let connection = http.serve_connection(TokioIo::new(stream), service);
@@ -122,14 +123,14 @@ fn respond(
     method: &Method,
     path: &str,
     metrics: &Metrics,
-    worker: &Target,
+    rules: &Target,
 ) -> Response<Full<Bytes>> {
     if method != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
     match path {
         "/metrics" => {
-            let store = worker.get().map(|w| &w.store);
+            let store = rules.get().map(|store| &**store);
             let mut response = text(StatusCode::OK, metrics.render(store));
             response
                 .headers_mut()
@@ -169,6 +170,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::metrics::Settled;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A server on a loopback port for `metrics`, with no worker yet; stopped when dropped.
@@ -243,7 +245,7 @@ mod tests {
     async fn metrics_are_served_whole_past_the_head_limit() {
         let metrics = Arc::new(Metrics::default());
         for n in 0..300 {
-            metrics.job(&format!("shop.rule{n}"), "done");
+            metrics.job(&format!("shop.rule{n}"), Settled::Done);
         }
         let (addr, _stop) = server(&metrics).await;
         let body = metrics.render(None);

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::update::{self, Outcome, Via};
-use crate::app::Worker;
+use super::Plane;
+use super::update::{self, ReloadOutcome, Via};
 use crate::backoff::Backoff;
 
 /// Updates waiting for the control loop (while it reconnects to the broker, say). Past this,
@@ -84,25 +84,30 @@ impl Recent {
     }
 }
 
-/// How [`Recent::apply_once`] took an update.
-pub(crate) enum Taken {
-    /// Applied now (or refused now), with the outcome to settle and answer with.
-    Now(Outcome),
+/// What became of one copy of an update ([`Recent::apply_once`]).
+pub(crate) enum UpdateCopy {
+    /// The first copy: applied now (or refused now), with the outcome to settle and answer with.
+    Applied(ReloadOutcome),
     /// Its other copy was handled already, earning this reply; nothing was done again.
-    Before(ReloadReply),
+    Duplicate(ReloadReply),
 }
 
 impl Recent {
     /// Applies `u` unless an update with the same content was handled lately, by either copy,
     /// and remembers what it earned.
-    pub(crate) async fn apply_once(&mut self, worker: &Worker, u: RuleUpdate, via: Via) -> Taken {
+    pub(crate) async fn apply_once(
+        &mut self,
+        plane: &Plane,
+        u: RuleUpdate,
+        via: Via,
+    ) -> UpdateCopy {
         let digest = digest(&u);
         if let Some(reply) = self.find(&digest) {
-            return Taken::Before(reply.clone());
+            return UpdateCopy::Duplicate(reply.clone());
         }
-        let outcome = update::apply(worker, Ok(u), via).await;
+        let outcome = update::apply(plane, Ok(u), via).await;
         self.remember(digest, &outcome.reply);
-        Taken::Now(outcome)
+        UpdateCopy::Applied(outcome)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Settling a message and answering it wait for the connection to write them, so they run
 //! beside the loop: a busy connection never holds up the next update.
 
+pub(crate) mod catchup;
 pub(crate) mod express;
 mod ping;
 pub(crate) mod update;
@@ -13,15 +14,18 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use crawlfleet_bus::message::{ControlMessage, Reply, RuleUpdate};
+use crawlfleet_bus::signature::PublicKey;
 use crawlfleet_bus::{Inbox, Incoming, Replier, ReplyTo, Settle};
+use crawlfleet_engine::{RuleStore, RulesRoot};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::app::Worker;
-use express::{Express, Recent, Taken};
+use crate::admin::Metrics;
+use crate::identity::Identity;
+use express::{Express, Recent, UpdateCopy};
 
 /// Most messages being settled and answered at once; past it, the loop waits for one to
 /// finish before it takes the next message (the broker holds 8 unacked ones anyway).
@@ -30,8 +34,22 @@ const SETTLING: usize = 64;
 /// How long the loop, once stopped, waits for the settling of what it already handled.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// What the control plane holds, across broker sessions: the rules it reloads and what it
+/// needs to check, report and count a reload.
+pub(crate) struct Plane {
+    pub(crate) identity: Identity,
+    /// The fleet's prefix, which signed updates must name.
+    pub(crate) prefix: String,
+    pub(crate) root: RulesRoot,
+    /// Shared with the job loop, which runs the rules live in it.
+    pub(crate) store: Arc<RuleStore>,
+    /// When not empty, only updates signed by one of these keys are applied.
+    pub(crate) trusted_keys: Vec<PublicKey>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
 pub(crate) async fn run(
-    worker: Arc<Worker>,
+    plane: Arc<Plane>,
     mut inbox: Inbox<ControlMessage>,
     replier: Replier,
     express: Option<Arc<Mutex<Express>>>,
@@ -50,7 +68,7 @@ pub(crate) async fn run(
             _ = stop.cancelled() => break Ok(()),
             update = next_express(lane.as_deref_mut()) => {
                 if let Some(lane) = lane.as_deref_mut() {
-                    express_copy(&worker, &mut lane.recent, update).await;
+                    express_copy(&plane, &mut lane.recent, update).await;
                 }
             }
             Some(()) = settling.next(), if !settling.is_empty() => {}
@@ -59,11 +77,11 @@ pub(crate) async fn run(
                 Some(Err(e)) => break Err(e.into()),
                 Some(Ok(incoming)) => {
                     let recent = lane.as_deref_mut().map(|l| &mut l.recent);
-                    let handled = handle(&worker, incoming, recent).await;
-                    settling.push(handled.send(&worker, &replier));
+                    let answer = handle(&plane, incoming, recent).await;
+                    settling.push(answer.send(&plane, &replier));
                     // Open the next update's Lua state now, off the path of the next push
                     // (in place, like the reload itself: see `update::load`).
-                    worker.store.housekeep();
+                    plane.store.housekeep();
                 }
             },
         }
@@ -72,7 +90,7 @@ pub(crate) async fn run(
     // each fails at once and is logged).
     let drained = tokio::time::timeout(DRAIN, async { while settling.next().await.is_some() {} });
     if drained.await.is_err() {
-        warn!(worker = %worker.identity.id, unsettled = settling.len(), cause = "no answer from the broker", "control messages not settled before stop; the broker takes them back");
+        warn!(worker = %plane.identity.id, unsettled = settling.len(), cause = "no answer from the broker", "control messages not settled before stop; the broker takes them back");
     }
     ended
 }
@@ -86,49 +104,49 @@ async fn next_express(lane: Option<&mut Express>) -> RuleUpdate {
 
 /// An update from the express lane: applied unless its broker copy got here first. Nothing
 /// to settle or answer: the broker copy is.
-async fn express_copy(worker: &Worker, recent: &mut Recent, u: RuleUpdate) {
-    match recent.apply_once(worker, u, update::Via::Express).await {
-        Taken::Before(earlier) => {
-            debug!(worker = %worker.identity.id, push_id = earlier.push_id.as_deref().unwrap_or(""), "express copy of an update already handled");
+async fn express_copy(plane: &Plane, recent: &mut Recent, u: RuleUpdate) {
+    match recent.apply_once(plane, u, update::Via::Express).await {
+        UpdateCopy::Duplicate(earlier) => {
+            debug!(worker = %plane.identity.id, push_id = earlier.push_id.as_deref().unwrap_or(""), "express copy of an update already handled");
         }
         // In place, like the reload itself (see `update::load`).
-        Taken::Now(_) => worker.store.housekeep(),
+        UpdateCopy::Applied(_) => plane.store.housekeep(),
     }
 }
 
-/// A handled control message: how to settle it and what to answer.
-struct Handled {
+/// A handled control message's answer: how to settle it and what to reply.
+struct Answer {
     settle: Settle,
     ack: bool,
     reply_to: Option<ReplyTo>,
     reply: Option<Reply>,
 }
 
-impl Handled {
+impl Answer {
     /// Acks (or rejects) the message, then sends the reply; failures are logged.
-    async fn send(self, worker: &Worker, replier: &Replier) {
+    async fn send(self, plane: &Plane, replier: &Replier) {
         let settled = if self.ack {
             self.settle.ack().await
         } else {
             self.settle.reject().await
         };
         if let Err(e) = settled {
-            warn!(worker = %worker.identity.id, cause = %e, "cannot settle a control message");
+            warn!(worker = %plane.identity.id, cause = %e, "cannot settle a control message");
         }
         if let (Some(to), Some(reply)) = (self.reply_to, self.reply)
             && let Err(e) = replier.reply(&to, &reply).await
         {
-            warn!(worker = %worker.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
+            warn!(worker = %plane.identity.id, cause = %e, queue = %to.queue, "cannot send a reply");
         }
     }
 }
 
 /// Applies what `incoming` asks (an update is live, or has failed, when this returns).
 async fn handle(
-    worker: &Worker,
+    plane: &Plane,
     incoming: Incoming<ControlMessage>,
     recent: Option<&mut Recent>,
-) -> Handled {
+) -> Answer {
     let Incoming {
         message,
         reply_to,
@@ -136,22 +154,22 @@ async fn handle(
         ..
     } = incoming;
     let (reply, ack) = match message {
-        Ok(ControlMessage::Ping(ping)) => (Some(Reply::Pong(ping::pong(worker, ping))), true),
+        Ok(ControlMessage::Ping(ping)) => (Some(Reply::Pong(ping::pong(plane, ping))), true),
         Ok(ControlMessage::Update(u)) => {
             let outcome = match recent {
-                None => update::apply(worker, Ok(u), update::Via::Push).await,
-                Some(recent) => match recent.apply_once(worker, u, update::Via::Push).await {
-                    Taken::Now(outcome) => outcome,
+                None => update::apply(plane, Ok(u), update::Via::Push).await,
+                Some(recent) => match recent.apply_once(plane, u, update::Via::Push).await {
+                    UpdateCopy::Applied(outcome) => outcome,
                     // Live since its express copy: settle and answer with that outcome.
-                    Taken::Before(reply) => {
+                    UpdateCopy::Duplicate(reply) => {
                         info!(
-                            worker = %worker.identity.id,
+                            worker = %plane.identity.id,
                             push_id = reply.push_id.as_deref().unwrap_or(""),
                             module = reply.module.as_deref().unwrap_or(""),
                             version = reply.version.unwrap_or(0),
                             "update already applied from the express lane"
                         );
-                        update::Outcome { reply, ack: true }
+                        update::ReloadOutcome { reply, ack: true }
                     }
                 },
             };
@@ -161,11 +179,11 @@ async fn handle(
         Ok(ControlMessage::Sync(_)) => (None, true),
         // Garbage on the control queue is reported like a failed update.
         Err(e) => {
-            let outcome = update::apply(worker, Err(e), update::Via::Push).await;
+            let outcome = update::apply(plane, Err(e), update::Via::Push).await;
             (Some(Reply::Reload(outcome.reply)), outcome.ack)
         }
     };
-    Handled {
+    Answer {
         settle,
         ack,
         reply_to,

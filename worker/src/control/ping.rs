@@ -2,10 +2,11 @@
 
 use crawlfleet_bus::message::{ModuleState, Ping, Pong};
 
-use crate::app::Worker;
+use super::Plane;
+use crate::admin::Settled;
 
-pub(super) fn pong(worker: &Worker, ping: Ping) -> Pong {
-    let modules = worker
+pub(super) fn pong(plane: &Plane, ping: Ping) -> Pong {
+    let modules = plane
         .store
         .snapshot()
         .modules()
@@ -19,11 +20,11 @@ pub(super) fn pong(worker: &Worker, ping: Ping) -> Pong {
         .collect();
     Pong {
         ping_id: ping.ping_id,
-        worker: worker.identity.id.clone(),
-        host: worker.identity.host.clone(),
-        uptime_s: worker.identity.started.elapsed().as_secs(),
-        jobs_done: worker.pipeline.metrics.jobs_with("done"),
-        jobs_failed: worker.pipeline.metrics.jobs_with("dead"),
+        worker: plane.identity.id.clone(),
+        host: plane.identity.host.clone(),
+        uptime_s: plane.identity.started.elapsed().as_secs(),
+        jobs_done: plane.metrics.jobs_with(Settled::Done),
+        jobs_failed: plane.metrics.jobs_with(Settled::Dead),
         modules,
     }
 }

@@ -8,10 +8,10 @@ use crawlfleet_bus::message::{ReloadReply, ReloadStatus, RuleUpdate};
 use crawlfleet_engine::{Change, LoadError, ModuleName, ModuleSource, Stage, sha256_hex};
 use tracing::{debug, error, info};
 
-use crate::app::Worker;
+use super::Plane;
 
 /// How to settle the update and what to reply.
-pub(crate) struct Outcome {
+pub(crate) struct ReloadOutcome {
     pub(crate) reply: ReloadReply,
     /// Ack (the outcome is final and fine to forget) or reject without requeue.
     pub(crate) ack: bool,
@@ -40,55 +40,74 @@ impl Via {
 
 /// What is known of the update for logs and replies, even when it failed early.
 #[derive(Default)]
-struct About {
+struct UpdateSummary {
     push_id: Option<String>,
     module: Option<String>,
     version: Option<u64>,
     sha256: Option<String>,
 }
 
+/// What loading an update came to.
+struct Loaded {
+    /// The sha256 of the source found, when loading got that far.
+    sha256: Option<String>,
+    result: Result<Change, LoadError>,
+}
+
+impl Loaded {
+    fn failed(stage: Stage, error: String) -> Loaded {
+        Loaded {
+            sha256: None,
+            result: Err(LoadError::new(stage, error)),
+        }
+    }
+}
+
+/// How a reload ends: the reply's status, stage and error, and how the message is settled.
+struct Verdict {
+    status: ReloadStatus,
+    stage: Option<String>,
+    error: Option<String>,
+    ack: bool,
+}
+
 pub(crate) async fn apply(
-    worker: &Worker,
+    plane: &Plane,
     update: Result<RuleUpdate, DecodeError>,
     via: Via,
-) -> Outcome {
+) -> ReloadOutcome {
     let started = Instant::now();
     if let Ok(u) = &update
-        && !u.selects(&worker.identity.id)
+        && !u.selects(&plane.identity.id)
     {
-        debug!(worker = %worker.identity.id, module = %u.module, version = u.version, push_id = %u.push_id, "update not for this worker (targeted push)");
-        return skipped(worker, u);
+        debug!(worker = %plane.identity.id, module = %u.module, version = u.version, push_id = %u.push_id, "update not for this worker (targeted push)");
+        return skipped(plane, u);
     }
-    let (mut about, result) = match update {
+    let (mut summary, result) = match update {
         Err(e) => (
-            About::default(),
+            UpdateSummary::default(),
             Err(LoadError::new(Stage::Decode, e.to_string())),
         ),
         Ok(u) => {
-            let about = About {
+            let mut summary = UpdateSummary {
                 push_id: Some(u.push_id.clone()),
                 module: Some(u.module.clone()),
                 version: Some(u.version),
                 sha256: u.sha256.clone(),
             };
-            let (sha, result) = load(worker, u, via).await;
-            (
-                About {
-                    sha256: sha.or(about.sha256.clone()),
-                    ..about
-                },
-                result,
-            )
+            let loaded = load(plane, u, via).await;
+            summary.sha256 = loaded.sha256.or(summary.sha256);
+            (summary, loaded.result)
         }
     };
     let took = started.elapsed();
     let elapsed_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-    let id = &worker.identity.id;
-    let module = about.module.as_deref().unwrap_or("");
-    let sha256 = about.sha256.as_deref().unwrap_or("");
-    let push_id = about.push_id.as_deref().unwrap_or("");
-    let version = about.version.unwrap_or(0);
-    let (status, stage, error_text, ack) = match &result {
+    let id = &plane.identity.id;
+    let module = summary.module.as_deref().unwrap_or("");
+    let sha256 = summary.sha256.as_deref().unwrap_or("");
+    let push_id = summary.push_id.as_deref().unwrap_or("");
+    let version = summary.version.unwrap_or(0);
+    let verdict = match &result {
         Ok(change) => {
             let (unchanged, reloaded) = match change {
                 Change::Unchanged => (true, String::new()),
@@ -101,92 +120,82 @@ pub(crate) async fn apply(
                 worker = %id, module, version, sha256, elapsed_us, push_id, unchanged,
                 reloaded = %reloaded, via = via.as_str(), "rule reloaded"
             );
-            let status = if unchanged {
-                ReloadStatus::Unchanged
-            } else {
-                ReloadStatus::Applied
-            };
-            (status, None, None, true)
+            Verdict {
+                status: if unchanged {
+                    ReloadStatus::Unchanged
+                } else {
+                    ReloadStatus::Applied
+                },
+                stage: None,
+                error: None,
+                ack: true,
+            }
         }
         Err(e) => {
             error!(
                 worker = %id, module, version, sha256, elapsed_us, push_id,
                 stage = %e.stage, error = %e.message, via = via.as_str(), "rule reload failed"
             );
-            // A stale version is final and harmless: ack it — unless pushes are signed, where
-            // a replayed old version is an attack (anti-rollback) and is rejected.
-            let ack = e.stage == Stage::Version && worker.trusted_keys.is_empty();
-            (
-                ReloadStatus::Failed,
-                Some(e.stage.to_string()),
-                Some(e.message.clone()),
-                ack,
-            )
+            Verdict {
+                status: ReloadStatus::Failed,
+                stage: Some(e.stage.to_string()),
+                error: Some(e.message.clone()),
+                // A stale version is final and harmless: ack it — unless pushes are signed,
+                // where a replayed old version is an attack (anti-rollback) and is rejected.
+                ack: e.stage == Stage::Version && plane.trusted_keys.is_empty(),
+            }
         }
     };
-    let outcome_label = match status {
-        ReloadStatus::Applied => "applied",
-        ReloadStatus::Unchanged => "unchanged",
-        ReloadStatus::Failed => "failed",
-        ReloadStatus::Skipped => "skipped",
-    };
-    worker.pipeline.metrics.reload(module, outcome_label, took);
-    about.sha256 = about.sha256.filter(|s| !s.is_empty());
-    Outcome {
+    plane.metrics.reload(module, verdict.status, took);
+    summary.sha256 = summary.sha256.filter(|s| !s.is_empty());
+    ReloadOutcome {
         reply: ReloadReply {
             worker: id.clone(),
-            host: worker.identity.host.clone(),
-            status,
-            push_id: about.push_id,
-            module: about.module,
-            version: about.version,
-            sha256: about.sha256,
-            stage,
-            error: error_text,
+            host: plane.identity.host.clone(),
+            status: verdict.status,
+            push_id: summary.push_id,
+            module: summary.module,
+            version: summary.version,
+            sha256: summary.sha256,
+            stage: verdict.stage,
+            error: verdict.error,
             elapsed_us,
         },
-        ack,
+        ack: verdict.ack,
     }
 }
 
-/// Validates `u`, finds its source and applies it. Returns the source's actual sha256 when
-/// it got that far.
-async fn load(
-    worker: &Worker,
-    u: RuleUpdate,
-    via: Via,
-) -> (Option<String>, Result<Change, LoadError>) {
-    if let Err(e) = verified(worker, &u) {
-        return (None, Err(LoadError::new(Stage::Signature, e.to_string())));
+/// Validates `u`, finds its source and applies it.
+async fn load(plane: &Plane, u: RuleUpdate, via: Via) -> Loaded {
+    if let Err(e) = verified(plane, &u) {
+        return Loaded::failed(Stage::Signature, e.to_string());
     }
     let name = match ModuleName::new(&u.module) {
         Ok(name) => name,
-        Err(e) => return (None, Err(LoadError::new(Stage::Decode, e.to_string()))),
+        Err(e) => return Loaded::failed(Stage::Decode, e.to_string()),
     };
     let text = match u.source {
-        Some(text) => match worker.root.check(&name, &u.path) {
+        Some(text) => match plane.root.check(&name, &u.path) {
             Ok(_) => text,
-            Err(e) => return (None, Err(LoadError::new(Stage::Path, e.to_string()))),
+            Err(e) => return Loaded::failed(Stage::Path, e.to_string()),
         },
-        None => match worker.root.read(&name, &u.path) {
+        None => match plane.root.read(&name, &u.path) {
             Ok(text) => text,
-            Err(e) => return (None, Err(LoadError::new(Stage::Path, e.to_string()))),
+            Err(e) => return Loaded::failed(Stage::Path, e.to_string()),
         },
     };
     let actual = sha256_hex(text.as_bytes());
     if let Some(expected) = &u.sha256
         && !expected.eq_ignore_ascii_case(&actual)
     {
-        return (
-            Some(actual.clone()),
-            Err(LoadError::new(
-                Stage::Checksum,
-                format!("sha256 mismatch: the update says {expected}, the source is {actual}"),
-            )),
-        );
+        let error = format!("sha256 mismatch: the update says {expected}, the source is {actual}");
+        return Loaded {
+            sha256: Some(actual),
+            result: Err(LoadError::new(Stage::Checksum, error)),
+        };
     }
     let source = ModuleSource::new(name, text, u.version);
-    let store = &worker.store;
+    let store = &plane.store;
     // Every module Lua evaluates here is bounded by the load budget. The control loop owns a
     // one-thread runtime whose other tasks only feed it, so it runs Lua in place: the thread
     // hand-off of `block_in_place` cost more CPU than a small reload. Catch-up runs on the
@@ -196,28 +205,31 @@ async fn load(
         Via::CatchUp => tokio::task::block_in_place(run),
         Via::Push | Via::Express => run(),
     };
-    (Some(actual), result.map(|a| a.change))
+    Loaded {
+        sha256: Some(actual),
+        result: result.map(|a| a.change),
+    }
 }
 
 /// With trusted keys, whether `u` is signed by one of them for this worker's fleet (its
 /// prefix): a push signed for another fleet, or re-aimed by editing its targets, fails.
 /// Without keys, every update passes.
 pub(crate) fn verified(
-    worker: &Worker,
+    plane: &Plane,
     u: &RuleUpdate,
 ) -> Result<(), crawlfleet_bus::signature::SignatureError> {
-    if worker.trusted_keys.is_empty() {
+    if plane.trusted_keys.is_empty() {
         return Ok(());
     }
-    crawlfleet_bus::signature::verify(u, &worker.trusted_keys, worker.topology.prefix())
+    crawlfleet_bus::signature::verify(u, &plane.trusted_keys, &plane.prefix)
 }
 
 /// The reply to an update that targets other workers.
-fn skipped(worker: &Worker, u: &RuleUpdate) -> Outcome {
-    Outcome {
+fn skipped(plane: &Plane, u: &RuleUpdate) -> ReloadOutcome {
+    ReloadOutcome {
         reply: ReloadReply {
-            worker: worker.identity.id.clone(),
-            host: worker.identity.host.clone(),
+            worker: plane.identity.id.clone(),
+            host: plane.identity.host.clone(),
             status: ReloadStatus::Skipped,
             push_id: Some(u.push_id.clone()),
             module: Some(u.module.clone()),

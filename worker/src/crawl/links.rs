@@ -1,17 +1,16 @@
-//! From the links a rule returned to follow-up jobs: resolve and normalise, respect the depth
-//! limit, the rule's `follow` hook (or stay on the crawl's host: the job's own, whatever a
-//! redirect led to), cached robots.txt, and fleet-wide dedup.
+//! From the links a rule returned to the ones to follow: resolve and normalise, ask the
+//! rule's `follow` hook (or stay on the crawl's host: the job's own, whatever a redirect led
+//! to), skip what a cached robots.txt disallows, and give each its follow-up id. No I/O: the
+//! pipeline claims them (dedup) and makes the jobs.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crawlfleet_bus::message::Job;
-use crawlfleet_engine::{LinkRequest, Rule, RuleStore, sha256_hex};
-use tracing::{debug, warn};
+use crawlfleet_engine::{LinkRequest, Rule, sha256_hex};
+use tracing::debug;
 use url::Url;
 
 use super::normalize;
-use super::pipeline::Pipeline;
 
 /// The page links were found on: the base they resolve against and the encoding their
 /// queries are percent-encoded in (the page's, as browsers do).
@@ -79,68 +78,9 @@ pub(crate) fn verdicts(
     }
 }
 
-/// The follow-up jobs for `links` found on `found_on` (where `job`'s URL led) by `job`.
-pub(super) async fn follow_ups(
-    pipeline: &Pipeline,
-    store: &RuleStore,
-    rule: &Arc<Rule>,
-    job: &Job,
-    found_on: &FoundOn,
-    links: Vec<LinkRequest>,
-    ctx: serde_json::Value,
-) -> anyhow::Result<Vec<Job>> {
-    let max_depth = job
-        .max_depth
-        .or(rule.settings().max_depth)
-        .unwrap_or(pipeline.settings.default_max_depth);
-    if links.is_empty() || job.depth >= max_depth {
-        return Ok(Vec::new());
-    }
-    // Links resolve against the page (in its encoding); the crawl stays on the job's host.
-    let candidates = resolve(links, found_on, rule, |name| store.rule(name));
-    let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| found_on.url.clone());
-    let pinned = Arc::clone(rule);
-    let span = tracing::Span::current();
-    let (candidates, asked) = tokio::task::spawn_blocking(move || {
-        let asked = span.in_scope(|| verdicts(&pinned, &candidates, &crawl_url, &ctx));
-        (candidates, asked)
-    })
-    .await?;
-    let verdicts = match asked {
-        Ok(v) => v,
-        Err(e) => {
-            warn!(cause = %e, links = candidates.len(), "follow hook failed; no link followed");
-            return Ok(Vec::new());
-        }
-    };
-
-    let robots = |url: &Url| pipeline.fetcher.allowed_cached(url);
-    let mut jobs = Vec::new();
-    for (id, candidate) in to_follow(candidates, verdicts, &job.id, robots) {
-        if !pipeline
-            .dedup
-            .claim(&job.crawl, candidate.url.as_str(), &id)
-            .await?
-        {
-            continue;
-        }
-        jobs.push(Job {
-            id,
-            url: candidate.url.to_string(),
-            rule: candidate.rule,
-            depth: job.depth + 1,
-            meta: candidate.meta,
-            attempt: 0,
-            crawl: job.crawl.clone(),
-            max_depth: job.max_depth,
-        });
-    }
-    Ok(jobs)
-}
-
 /// The candidates the verdicts follow and a cached robots.txt does not disallow, each with
 /// its follow-up id, once per id (the first one wins): linear in the number of links.
-fn to_follow(
+pub(super) fn to_follow(
     candidates: Vec<Candidate>,
     verdicts: Vec<bool>,
     parent: &str,

@@ -11,6 +11,6 @@ mod url_norm;
 
 pub(crate) use dedup::Dedup;
 pub(crate) use links::{FoundOn, resolve, verdicts};
-pub(crate) use outcome::Outcome;
+pub(crate) use outcome::{FailReason, JobOutcome};
 pub(crate) use pipeline::{CrawlSettings, Pipeline};
 pub(crate) use url_norm::normalize;

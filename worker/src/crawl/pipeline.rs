@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crawlfleet_bus::message::Job;
-use crawlfleet_engine::{Page, RuleStore};
+use crawlfleet_engine::{LinkRequest, Page, Rule, RuleStore};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
+use url::Url;
 
-use super::{Dedup, Outcome, items, links, normalize};
+use super::links::{self, FoundOn};
+use super::{Dedup, FailReason, JobOutcome, items, normalize};
 use crate::admin::Metrics;
-use crate::fetch::{FetchError, Fetcher, retry_after};
+use crate::fetch::{FetchError, FetchReason, Fetcher, retry_after};
 
 /// Pipeline settings that are not about fetching.
 #[derive(Debug, Clone)]
@@ -21,10 +23,11 @@ pub(crate) struct CrawlSettings {
 }
 
 pub(crate) struct Pipeline {
-    pub(crate) fetcher: Fetcher,
-    pub(crate) dedup: Dedup,
-    pub(crate) settings: CrawlSettings,
-    pub(crate) metrics: Arc<Metrics>,
+    fetcher: Fetcher,
+    dedup: Dedup,
+    settings: CrawlSettings,
+    /// Counts fetches and rule calls, which happen here.
+    metrics: Arc<Metrics>,
     worker: String,
 }
 
@@ -46,10 +49,13 @@ impl Pipeline {
     }
 
     /// Runs `job` on the rule version live now; call it inside the job's span.
-    pub(crate) async fn process(&self, store: &RuleStore, job: &Job) -> Outcome {
+    pub(crate) async fn process(&self, store: &RuleStore, job: &Job) -> JobOutcome {
         // Pin the rule version now: the job finishes on it whatever is pushed meanwhile.
         let Some(rule) = store.rule(&job.rule) else {
-            return Outcome::dead("unknown_rule", format!("no live rule named `{}`", job.rule));
+            return JobOutcome::dead(
+                FailReason::UnknownRule,
+                format!("no live rule named `{}`", job.rule),
+            );
         };
         let span = tracing::Span::current();
         span.record("rule_version", rule.version());
@@ -57,17 +63,20 @@ impl Pipeline {
 
         let keep = rule.settings().keep_query.clone();
         let Some(url) = normalize(&job.url, None, keep.as_deref(), encoding_rs::UTF_8) else {
-            return Outcome::dead(
-                "invalid_url",
+            return JobOutcome::dead(
+                FailReason::InvalidUrl,
                 format!("`{}` is not an http(s) URL", job.url),
             );
         };
         if !self.fetcher.allowed(&url).await {
-            return Outcome::dead("robots_disallowed", format!("robots.txt disallows {url}"));
+            return JobOutcome::dead(
+                FailReason::Fetch(FetchReason::RobotsDisallowed),
+                format!("robots.txt disallows {url}"),
+            );
         }
         // Seeds too: a later link to this page is then recognised as seen.
         if let Err(e) = self.dedup.claim(&job.crawl, url.as_str(), &job.id).await {
-            return Outcome::retry("dedup_unavailable", format!("{e:#}"));
+            return JobOutcome::retry(FailReason::DedupUnavailable, format!("{e:#}"));
         }
 
         let fetch_started = std::time::Instant::now();
@@ -75,29 +84,33 @@ impl Pipeline {
         self.metrics.fetch(fetch_started.elapsed());
         let fetched = match fetched {
             Ok(fetched) => fetched,
-            Err(FetchError::Transient { reason, error }) => return Outcome::retry(reason, error),
-            Err(FetchError::Permanent { reason, error }) => return Outcome::dead(reason, error),
+            Err(FetchError::Transient { reason, error }) => {
+                return JobOutcome::retry(FailReason::Fetch(reason), error);
+            }
+            Err(FetchError::Permanent { reason, error }) => {
+                return JobOutcome::dead(FailReason::Fetch(reason), error);
+            }
         };
         let fetched_at_ms = now_ms();
         match fetched.status {
             200..=299 => {}
             408 | 429 | 500..=599 => {
-                return Outcome::Retry {
-                    reason: format!("http_{}", fetched.status),
+                return JobOutcome::Retry {
+                    reason: FailReason::Http(fetched.status),
                     error: format!("{} answered {}", fetched.url, fetched.status),
                     after: retry_after(&fetched.headers),
                 };
             }
             status => {
-                return Outcome::dead(
-                    format!("http_{status}"),
+                return JobOutcome::dead(
+                    FailReason::Http(status),
                     format!("{} answered {status}", fetched.url),
                 );
             }
         }
 
         let page_url = url::Url::parse(&fetched.url).unwrap_or(url);
-        let found_on = links::FoundOn {
+        let found_on = FoundOn {
             url: page_url.clone(),
             encoding: fetched.encoding.encoding,
         };
@@ -129,15 +142,17 @@ impl Pipeline {
         });
         let output = match parsed {
             Ok(Ok(output)) => output,
-            Ok(Err(e)) => return Outcome::dead(e.reason(), e.to_string()),
-            Err(e) => return Outcome::dead("rule_panicked", e.to_string()),
+            Ok(Err(e)) => return JobOutcome::dead(FailReason::Rule(e.reason()), e.to_string()),
+            Err(e) => return JobOutcome::dead(FailReason::RulePanicked, e.to_string()),
         };
 
-        let follow_ups =
-            match links::follow_ups(self, store, &rule, job, &found_on, output.links, ctx).await {
-                Ok(jobs) => jobs,
-                Err(e) => return Outcome::retry("dedup_unavailable", format!("{e:#}")),
-            };
+        let follow_ups = match self
+            .follow_ups(store, &rule, job, &found_on, output.links, ctx)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => return JobOutcome::retry(FailReason::DedupUnavailable, format!("{e:#}")),
+        };
         let items = items::build(
             job,
             &rule,
@@ -146,7 +161,67 @@ impl Pipeline {
             fetched_at_ms,
             output.items,
         );
-        Outcome::Done { items, follow_ups }
+        JobOutcome::Done { items, follow_ups }
+    }
+
+    /// The follow-up jobs for `links` found on `found_on` (where `job`'s URL led) by `job`:
+    /// within the depth limit, to follow (`links.rs`) and first claimed by `job` (dedup).
+    async fn follow_ups(
+        &self,
+        store: &RuleStore,
+        rule: &Arc<Rule>,
+        job: &Job,
+        found_on: &FoundOn,
+        links: Vec<LinkRequest>,
+        ctx: serde_json::Value,
+    ) -> anyhow::Result<Vec<Job>> {
+        let max_depth = job
+            .max_depth
+            .or(rule.settings().max_depth)
+            .unwrap_or(self.settings.default_max_depth);
+        if links.is_empty() || job.depth >= max_depth {
+            return Ok(Vec::new());
+        }
+        // Links resolve against the page (in its encoding); the crawl stays on the job's host.
+        let candidates = links::resolve(links, found_on, rule, |name| store.rule(name));
+        let crawl_url = Url::parse(&job.url).unwrap_or_else(|_| found_on.url.clone());
+        let pinned = Arc::clone(rule);
+        let span = tracing::Span::current();
+        let (candidates, asked) = tokio::task::spawn_blocking(move || {
+            let asked = span.in_scope(|| links::verdicts(&pinned, &candidates, &crawl_url, &ctx));
+            (candidates, asked)
+        })
+        .await?;
+        let verdicts = match asked {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(cause = %e, links = candidates.len(), "follow hook failed; no link followed");
+                return Ok(Vec::new());
+            }
+        };
+
+        let robots = |url: &Url| self.fetcher.allowed_cached(url);
+        let mut jobs = Vec::new();
+        for (id, candidate) in links::to_follow(candidates, verdicts, &job.id, robots) {
+            if !self
+                .dedup
+                .claim(&job.crawl, candidate.url.as_str(), &id)
+                .await?
+            {
+                continue;
+            }
+            jobs.push(Job {
+                id,
+                url: candidate.url.to_string(),
+                rule: candidate.rule,
+                depth: job.depth + 1,
+                meta: candidate.meta,
+                attempt: 0,
+                crawl: job.crawl.clone(),
+                max_depth: job.max_depth,
+            });
+        }
+        Ok(jobs)
     }
 }
 

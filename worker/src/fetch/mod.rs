@@ -73,40 +73,39 @@ impl FetchReason {
     }
 }
 
+impl std::fmt::Display for FetchReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// Why a fetch produced no response.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum FetchError {
     /// Worth retrying later: connection refused or reset, timeout.
     #[error("{reason}: {error}")]
-    Transient { reason: &'static str, error: String },
+    Transient { reason: FetchReason, error: String },
     /// Retrying will not help: too many redirects, body too large, bad URL, robots.txt.
     #[error("{reason}: {error}")]
-    Permanent { reason: &'static str, error: String },
+    Permanent { reason: FetchReason, error: String },
 }
 
 impl FetchError {
     fn new(reason: FetchReason, error: String) -> FetchError {
         if reason.transient() {
-            FetchError::Transient {
-                reason: reason.label(),
-                error,
-            }
+            FetchError::Transient { reason, error }
         } else {
             FetchError::permanent(reason, error)
         }
     }
 
     fn permanent(reason: FetchReason, error: String) -> FetchError {
-        FetchError::Permanent {
-            reason: reason.label(),
-            error,
-        }
+        FetchError::Permanent { reason, error }
     }
 
-    /// The label of the reason.
-    pub(crate) fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> FetchReason {
         match self {
-            FetchError::Transient { reason, .. } | FetchError::Permanent { reason, .. } => reason,
+            FetchError::Transient { reason, .. } | FetchError::Permanent { reason, .. } => *reason,
         }
     }
 }
@@ -262,7 +261,7 @@ mod tests {
             let url = Url::parse(url).expect("url");
             assert!(f.allowed(&url).await, "no robots.txt asked of {url}");
             let e = f.get(&url).await.expect_err("refused");
-            assert_eq!(e.reason(), "destination_refused", "{url}: {e}");
+            assert_eq!(e.reason().label(), "destination_refused", "{url}: {e}");
             assert!(matches!(e, FetchError::Permanent { .. }), "{e}");
         }
         // Allowed, the same fetch gets as far as connecting (nothing listens on port 9: its
@@ -272,7 +271,7 @@ mod tests {
             .get(&Url::parse("http://127.0.0.1:9/x").expect("url"))
             .await
             .expect_err("nothing listens");
-        assert_eq!(e.reason(), "robots_disallowed", "{e}");
+        assert_eq!(e.reason().label(), "robots_disallowed", "{e}");
     }
 
     #[test]
@@ -289,7 +288,7 @@ mod tests {
             "http://",
         ] {
             assert_eq!(
-                next_hop(&from, bad).expect_err(bad).reason(),
+                next_hop(&from, bad).expect_err(bad).reason().label(),
                 "bad_redirect",
                 "{bad}"
             );

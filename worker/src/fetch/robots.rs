@@ -131,7 +131,7 @@ impl Robots {
             // A destination the policy refuses: the fetch it was asked for is refused too,
             // with that reason. A redirect into one is a redirect that cannot be followed,
             // which RFC 9309 treats as "unavailable": no rules.
-            Err(e) if e.reason() == FetchReason::DestinationRefused.label() => {
+            Err(e) if e.reason() == FetchReason::DestinationRefused => {
                 (Rules::AllowAll, UNREACHABLE_TTL)
             }
             Err(e) => {

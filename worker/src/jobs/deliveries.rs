@@ -10,7 +10,7 @@
 
 use crawlfleet_bus::{Headers, Outbox};
 
-use crate::app::Worker;
+use super::Runner;
 
 /// The header in which the worker counts a job's unsettled deliveries on a classic queue.
 pub(super) const DELIVERIES_HEADER: &str = "x-crawlfleet-deliveries";
@@ -70,14 +70,14 @@ fn parse_count(text: &str) -> u32 {
 
 /// Re-publishes a classic queue's redelivered job with its count raised (mandatory, confirmed).
 pub(super) async fn recount(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     count: u32,
 ) -> Result<(), crawlfleet_bus::BusError> {
     let headers: Headers = vec![(DELIVERIES_HEADER.to_owned(), count.to_string())];
     outbox
-        .publish_bytes("", &worker.topology.jobs_queue(), raw, None, &headers)
+        .publish_bytes("", &runner.topology.jobs_queue(), raw, None, &headers)
         .await
 }
 

@@ -1,29 +1,50 @@
 //! The broker-backed job loop: consume jobs with manual ack, dead-letter those delivered too
-//! often (`deliveries.rs`), run the others through the crawl pipeline, publish what each
-//! produced with publisher confirms, and only then ack.
+//! often (`deliveries.rs`), run the others (`attempt.rs`), publish what each produced, or its
+//! retry or dead letter (`policy.rs` decides which), with publisher confirms, and only then
+//! ack (`settle.rs`).
 
+pub(crate) mod attempt;
 mod deliveries;
+pub(crate) mod policy;
 mod settle;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
-use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::Job;
-use crawlfleet_bus::{Inbox, Incoming, Outbox};
+use crawlfleet_bus::{Inbox, Incoming, Outbox, Topology};
+use crawlfleet_engine::RuleStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, warn};
 
-use crate::app::Worker;
+use crate::admin::Metrics;
+use crate::crawl::Pipeline;
 use deliveries::Verdict;
 
 /// The longest the job channel is kept open after the consumer stopped, for the jobs in
 /// flight to ack (the drain's grace is shorter).
 const HOLD_INBOX_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// What the job loop holds, across broker sessions: the pipeline that runs a job, the rules
+/// it runs, and what settling needs.
+pub(crate) struct Runner {
+    /// This worker's id, named in the dead letters it writes.
+    pub(crate) worker: String,
+    pub(crate) topology: Topology,
+    pub(crate) pipeline: Pipeline,
+    /// Shared with the control plane, which reloads the rules in it.
+    pub(crate) store: Arc<RuleStore>,
+    /// Attempts of a job before a transient failure dead-letters it.
+    pub(crate) max_attempts: u32,
+    /// How long one job (fetch + rule) may take before it is failed and settled.
+    pub(crate) deadline: Duration,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
 pub(crate) async fn run(
-    worker: Arc<Worker>,
+    runner: Arc<Runner>,
     mut inbox: Inbox<Job>,
     outbox: Arc<Outbox>,
     tracker: TaskTracker,
@@ -56,13 +77,13 @@ pub(crate) async fn run(
                 Some(Ok(incoming)) => incoming,
             },
         };
-        let (worker, outbox, lost) = (
-            Arc::clone(&worker),
+        let (runner, outbox, lost) = (
+            Arc::clone(&runner),
             Arc::clone(&outbox),
             outbox_lost.clone(),
         );
         tracker.spawn(async move {
-            process(&worker, &outbox, incoming).await;
+            process(&runner, &outbox, incoming).await;
             if !outbox.is_open() {
                 lost.cancel();
             }
@@ -70,7 +91,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
+async fn process(runner: &Runner, outbox: &Outbox, incoming: Incoming<Job>) {
     let Incoming {
         message,
         raw,
@@ -80,45 +101,30 @@ async fn process(worker: &Worker, outbox: &Outbox, incoming: Incoming<Job>) {
         settle,
         ..
     } = incoming;
-    let max = worker.topology.max_deliveries();
+    let max = runner.topology.max_deliveries();
     match deliveries::verdict(delivery_count, redelivered, &headers, max) {
         Verdict::Run => {}
         Verdict::Exhausted(count) => {
-            settle::exhausted(worker, outbox, &raw, count, settle).await;
+            settle::exhausted(runner, outbox, &raw, count, settle).await;
             return;
         }
         Verdict::Recount(count) => {
-            settle::recounted(worker, outbox, &raw, count, settle).await;
+            settle::recounted(runner, outbox, &raw, count, settle).await;
             return;
         }
     }
     let job = match message {
         Ok(job) => job,
         Err(e) => {
-            settle::garbage(worker, outbox, &raw, &e.to_string(), settle).await;
+            settle::garbage(runner, outbox, &raw, &e.to_string(), settle).await;
             return;
         }
     };
-    let span = info_span!(
-        "job",
-        job = %truncate_text(&job.id, MAX_HEADER_VALUE_BYTES),
-        url = %truncate_text(&job.url, MAX_HEADER_VALUE_BYTES),
-        rule = %truncate_text(&job.rule, MAX_HEADER_VALUE_BYTES),
-        rule_version = tracing::field::Empty,
-        crawl = %truncate_text(&job.crawl, MAX_HEADER_VALUE_BYTES),
-        depth = job.depth,
-    );
+    let span = attempt::span(&job);
     async {
-        let deadline = worker.job_deadline;
-        let outcome = tokio::time::timeout(deadline, worker.pipeline.process(&worker.store, &job))
-            .await
-            .unwrap_or_else(|_| {
-                crate::crawl::Outcome::retry(
-                    "deadline_exceeded",
-                    format!("the job ran past its deadline of {} s", deadline.as_secs()),
-                )
-            });
-        settle::outcome(worker, outbox, job, outcome, settle).await;
+        let deadline = Some(runner.deadline);
+        let outcome = attempt::run(&runner.pipeline, &runner.store, &job, deadline).await;
+        settle::outcome(runner, outbox, job, outcome, settle).await;
     }
     .instrument(span)
     .await;

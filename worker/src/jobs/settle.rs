@@ -7,56 +7,30 @@ use std::time::Duration;
 
 use crawlfleet_bus::bounds::{MAX_HEADER_VALUE_BYTES, truncate_text};
 use crawlfleet_bus::message::{Decode, Encode, Job, MAX_JOB_BYTES};
-use crawlfleet_bus::{BusError, Headers, Outbox, RETRY_DELAYS_MS, Settle};
+use crawlfleet_bus::{BusError, Headers, Outbox, Settle};
 use tracing::{error, info, warn};
 
-use crate::app::Worker;
-use crate::crawl::Outcome;
+use super::Runner;
+use super::policy::{self, Next};
+use crate::admin::Settled;
+use crate::crawl::{FailReason, JobOutcome};
 
 /// How long a job whose output could not be published waits before it is requeued, so that
 /// a missing queue does not become a hot loop of fetches (each such delivery also counts
 /// towards the delivery limit).
 const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 
-/// Dead-letter reasons decided here (the pipeline decides the others).
-const INVALID_JOB: &str = "invalid_job";
-const DELIVERY_LIMIT: &str = "delivery_limit";
-const OUTPUT_TOO_LARGE: &str = "output_too_large";
-
-/// How a job was settled: the `outcome` label of `crawlfleet_jobs_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
-    Done,
-    Retried,
-    Dead,
-    /// Its output was not confirmed (refused, unroutable, connection lost): back to the queue.
-    Requeued,
-}
-
-impl Settled {
-    fn label(self) -> &'static str {
-        match self {
-            Settled::Done => "done",
-            Settled::Retried => "retried",
-            Settled::Dead => "dead",
-            Settled::Requeued => "requeued",
-        }
-    }
-}
-
 pub(super) async fn outcome(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
-    mut job: Job,
-    outcome: Outcome,
+    job: Job,
+    outcome: JobOutcome,
     settle: Settle,
 ) {
-    let topology = &worker.topology;
-    let metrics = &worker.pipeline.metrics;
-    // The attempt this one was, counted without overflow whatever the job said.
-    let attempts = u64::from(job.attempt) + 1;
-    let published = match outcome {
-        Outcome::Done { items, follow_ups } => {
+    let topology = &runner.topology;
+    let metrics = &runner.metrics;
+    let published = match policy::next(&job, outcome, runner.max_attempts) {
+        Next::Done { items, follow_ups } => {
             let r = async {
                 outbox
                     .publish_all(&topology.items_exchange(), "", &items)
@@ -68,7 +42,7 @@ pub(super) async fn outcome(
             .await;
             match r {
                 Ok(()) => {
-                    metrics.job(&job.rule, Settled::Done.label());
+                    metrics.job(&job.rule, Settled::Done);
                     metrics.items(&job.rule, items.len());
                     info!(
                         items = items.len(),
@@ -79,53 +53,54 @@ pub(super) async fn outcome(
                 }
                 Err(e @ BusError::TooLarge { .. }) => {
                     let error = e.to_string();
-                    dead_letter(worker, outbox, &job, OUTPUT_TOO_LARGE, &error).await
+                    dead_letter(runner, outbox, &job, &FailReason::OutputTooLarge, &error).await
                 }
                 Err(e) => Err(e),
             }
         }
-        Outcome::Retry {
+        Next::Retry {
+            again,
+            level,
             reason,
             error,
-            after,
-        } if attempts < u64::from(worker.max_attempts) => {
-            let level = retry_level(job.attempt, after);
-            // attempts < max_attempts <= u32::MAX: the next attempt fits.
-            job.attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+        } => {
             let r = outbox
-                .publish_all("", &topology.retry_queue(level), std::slice::from_ref(&job))
+                .publish_all(
+                    "",
+                    &topology.retry_queue(level),
+                    std::slice::from_ref(&again),
+                )
                 .await;
             if r.is_ok() {
-                metrics.job(&job.rule, Settled::Retried.label());
-                warn!(reason, cause = %bounded(&error), attempt = job.attempt, retry_in_ms = RETRY_DELAYS_MS[level], "job will be retried");
+                metrics.job(&job.rule, Settled::Retried);
+                let retry_in_ms =
+                    u64::try_from(policy::retry_delay(level).as_millis()).unwrap_or(u64::MAX);
+                warn!(reason = %reason, cause = %bounded(&error), attempt = again.attempt, retry_in_ms, "job will be retried");
             }
             r
         }
-        Outcome::Retry { reason, error, .. } => {
-            let reason = format!("{reason} (gave up after {attempts} attempts)");
-            dead_letter(worker, outbox, &job, &reason, &error).await
-        }
-        Outcome::Dead { reason, error } => dead_letter(worker, outbox, &job, &reason, &error).await,
+        Next::Dead { reason, error } => dead_letter(runner, outbox, &job, &reason, &error).await,
     };
-    finish(worker, &job.rule, published, settle).await;
+    finish(runner, &job.rule, published, settle).await;
 }
 
 /// A body that is not a job: dead-lettered as it came, with the reason.
 pub(super) async fn garbage(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     error: &str,
     settle: Settle,
 ) {
     let rule = claimed_rule(raw);
-    let r = dead_letter_raw(worker, outbox, &rule, raw, INVALID_JOB, error, 0).await;
-    finish(worker, &rule, r, settle).await;
+    let reason = FailReason::InvalidJob;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, &reason, error, 0).await;
+    finish(runner, &rule, r, settle).await;
 }
 
 /// A job delivered `count` times without being settled: dead-lettered as it came, not run.
 pub(super) async fn exhausted(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     count: u32,
@@ -136,29 +111,30 @@ pub(super) async fn exhausted(
     let error = format!(
         "delivered {count} times without being settled (each time a worker crashed or hung \
          on it, or it was requeued); --max-deliveries is {}",
-        worker.topology.max_deliveries()
+        runner.topology.max_deliveries()
     );
-    let r = dead_letter_raw(worker, outbox, &rule, raw, DELIVERY_LIMIT, &error, attempt).await;
-    finish(worker, &rule, r, settle).await;
+    let reason = FailReason::DeliveryLimit;
+    let r = dead_letter_raw(runner, outbox, &rule, raw, &reason, &error, attempt).await;
+    finish(runner, &rule, r, settle).await;
 }
 
 /// A classic queue's redelivered job: re-published with its delivery count, then acked.
 pub(super) async fn recounted(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     raw: &[u8],
     count: u32,
     settle: Settle,
 ) {
-    let r = super::deliveries::recount(worker, outbox, raw, count).await;
+    let r = super::deliveries::recount(runner, outbox, raw, count).await;
     if r.is_ok() {
         warn!(
             deliveries = count,
-            max_deliveries = worker.topology.max_deliveries(),
+            max_deliveries = runner.topology.max_deliveries(),
             "job redelivered; queued again with its delivery count"
         );
     }
-    finish(worker, &claimed_rule(raw), r, settle).await;
+    finish(runner, &claimed_rule(raw), r, settle).await;
 }
 
 /// The rule a body names, if it is a JSON job of bounded size that names one (for metrics).
@@ -173,47 +149,48 @@ fn claimed_rule(raw: &[u8]) -> String {
 }
 
 async fn dead_letter(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     job: &Job,
-    reason: &str,
+    reason: &FailReason,
     error: &str,
 ) -> Result<(), BusError> {
     let body = job.encode();
-    dead_letter_raw(worker, outbox, &job.rule, &body, reason, error, job.attempt).await
+    dead_letter_raw(runner, outbox, &job.rule, &body, reason, error, job.attempt).await
 }
 
 async fn dead_letter_raw(
-    worker: &Worker,
+    runner: &Runner,
     outbox: &Outbox,
     rule: &str,
     body: &[u8],
-    reason: &str,
+    reason: &FailReason,
     error: &str,
     attempt: u32,
 ) -> Result<(), BusError> {
+    let reason = reason.to_string();
     // The outbox bounds every header; the log line is bounded the same way.
     let headers: Headers = vec![
-        ("x-crawlfleet-reason".to_owned(), reason.to_owned()),
+        ("x-crawlfleet-reason".to_owned(), reason.clone()),
         ("x-crawlfleet-error".to_owned(), error.to_owned()),
         ("x-crawlfleet-attempt".to_owned(), attempt.to_string()),
-        ("x-crawlfleet-worker".to_owned(), worker.identity.id.clone()),
+        ("x-crawlfleet-worker".to_owned(), runner.worker.clone()),
     ];
     let r = outbox
-        .publish_bytes("", &worker.topology.dead_queue(), body, None, &headers)
+        .publish_bytes("", &runner.topology.dead_queue(), body, None, &headers)
         .await;
     if r.is_ok() {
-        worker.pipeline.metrics.job(rule, Settled::Dead.label());
-        error!(reason = %bounded(reason), cause = %bounded(error), "job dead-lettered");
+        runner.metrics.job(rule, Settled::Dead);
+        error!(reason = %bounded(&reason), cause = %bounded(error), "job dead-lettered");
     }
     r
 }
 
-async fn finish(worker: &Worker, rule: &str, published: Result<(), BusError>, settle: Settle) {
+async fn finish(runner: &Runner, rule: &str, published: Result<(), BusError>, settle: Settle) {
     let settled = match published {
         Ok(()) => settle.ack().await,
         Err(e) => {
-            worker.pipeline.metrics.job(rule, Settled::Requeued.label());
+            runner.metrics.job(rule, Settled::Requeued);
             match &e {
                 BusError::Unroutable {
                     exchange,
@@ -242,35 +219,4 @@ async fn finish(worker: &Worker, rule: &str, published: Result<(), BusError>, se
 /// Text from a job or a page, bounded for a log line.
 fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     truncate_text(text, MAX_HEADER_VALUE_BYTES)
-}
-
-/// The retry queue for the next attempt: exponential by attempt, or the first level that
-/// waits at least `Retry-After`.
-fn retry_level(attempt: u32, after: Option<Duration>) -> usize {
-    let last = RETRY_DELAYS_MS.len() - 1;
-    match after {
-        Some(after) => RETRY_DELAYS_MS
-            .iter()
-            .position(|ms| Duration::from_millis(*ms) >= after)
-            .unwrap_or(last),
-        None => usize::try_from(attempt).unwrap_or(last).min(last),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_honours_retry_after() {
-        assert_eq!(retry_level(0, None), 0);
-        assert_eq!(retry_level(2, None), 2);
-        assert_eq!(retry_level(50, None), RETRY_DELAYS_MS.len() - 1);
-        assert_eq!(retry_level(u32::MAX, None), RETRY_DELAYS_MS.len() - 1);
-        assert_eq!(retry_level(0, Some(Duration::from_secs(3))), 2);
-        assert_eq!(
-            retry_level(0, Some(Duration::from_secs(3600))),
-            RETRY_DELAYS_MS.len() - 1
-        );
-    }
 }

@@ -17,8 +17,8 @@ use crawlfleet_bus::Bus;
 use crawlfleet_bus::message::RuleUpdate;
 use tracing::{info, warn};
 
-use crate::app::Worker;
-use crate::control::update::{self, Via};
+use super::Plane;
+use super::update::{self, Via};
 
 /// How long the replay may take before the session is abandoned (and retried).
 const REPLAY_DEADLINE: Duration = Duration::from_secs(60);
@@ -28,13 +28,13 @@ const REPLAY_DEADLINE: Duration = Duration::from_secs(60);
 const NAMED_UNVERIFIED: usize = 20;
 
 /// Replays the history; returns how many module versions were applied.
-pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize> {
+pub(crate) async fn catch_up(plane: &Plane, bus: &Bus) -> anyhow::Result<usize> {
     let outbox = bus.outbox().await?;
     let history = bus
-        .read_history(&outbox, &worker.identity.id, REPLAY_DEADLINE)
+        .read_history(&outbox, &plane.identity.id, REPLAY_DEADLINE)
         .await?;
     for e in &history.garbage {
-        warn!(worker = %worker.identity.id, cause = %e, "history entry skipped: not an update");
+        warn!(worker = %plane.identity.id, cause = %e, "history entry skipped: not an update");
     }
     let read = history.read;
     let mut entries: BTreeMap<String, Vec<RuleUpdate>> = BTreeMap::new();
@@ -42,11 +42,11 @@ pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize
     for u in history.updates {
         // An entry that does not verify is not a candidate at all: it neither runs nor
         // decides the order the others land in.
-        if let Err(e) = update::verified(worker, &u) {
+        if let Err(e) = update::verified(plane, &u) {
             unverified += 1;
             if unverified <= NAMED_UNVERIFIED {
                 warn!(
-                    worker = %worker.identity.id, module = %u.module, version = u.version,
+                    worker = %plane.identity.id, module = %u.module, version = u.version,
                     push_id = %u.push_id, cause = %e, "history entry skipped: does not verify"
                 );
             }
@@ -56,7 +56,7 @@ pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize
     }
     if unverified > NAMED_UNVERIFIED {
         warn!(
-            worker = %worker.identity.id, skipped = unverified - NAMED_UNVERIFIED,
+            worker = %plane.identity.id, skipped = unverified - NAMED_UNVERIFIED,
             "more history entries skipped: do not verify"
         );
     }
@@ -70,25 +70,25 @@ pub(crate) async fn catch_up(worker: &Worker, bus: &Bus) -> anyhow::Result<usize
 
     let mut applied = 0;
     for (module, updates) in modules {
-        let live = live_version(worker, &module);
+        let live = live_version(plane, &module);
         for u in updates
             .into_iter()
             .filter(|u| live.is_none_or(|v| u.version > v))
         {
-            let outcome = update::apply(worker, Ok(u), Via::CatchUp).await;
+            let outcome = update::apply(plane, Ok(u), Via::CatchUp).await;
             if outcome.reply.status == crawlfleet_bus::message::ReloadStatus::Applied {
                 applied += 1;
                 break;
             }
         }
     }
-    info!(worker = %worker.identity.id, history_entries = read, applied, "caught up with the history");
-    let store = &worker.store;
+    info!(worker = %plane.identity.id, history_entries = read, applied, "caught up with the history");
+    let store = &plane.store;
     tokio::task::block_in_place(|| store.housekeep());
     Ok(applied)
 }
 
-fn live_version(worker: &Worker, module: &str) -> Option<u64> {
+fn live_version(plane: &Plane, module: &str) -> Option<u64> {
     let name = crawlfleet_engine::ModuleName::new(module).ok()?;
-    Some(worker.store.snapshot().source(&name)?.version)
+    Some(plane.store.snapshot().source(&name)?.version)
 }
