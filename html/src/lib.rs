@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub use meter::{Exceeded, MAX_ATTRIBUTES, MAX_NODES, Meter};
 pub use select::{SelectorList, parse_selector};
 use tag::Tag;
+pub use text::{BLOCK as BLOCK_ELEMENTS, HIDDEN as HIDDEN_ELEMENTS};
 
 /// No node (the parent of the document, the sibling of a last child).
 const NONE: u32 = u32::MAX;

@@ -5,10 +5,10 @@
 use super::{Data, Dom, NodeId};
 
 /// Elements whose contents are not text a reader sees.
-const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head"];
+pub const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head"];
 
 /// Elements that separate words: text on either side never runs together.
-const BLOCK: &[&str] = &[
+pub const BLOCK: &[&str] = &[
     "address",
     "article",
     "aside",

@@ -270,45 +270,8 @@ fn fostered_and_misnested_markup_is_built_as_browsers_do() {
 
 /// The text a reader sees, as the page API defines it, over html5ever's tree.
 fn visible_text(element: ElementRef<'_>) -> String {
-    const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head"];
-    const BLOCK: &[&str] = &[
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "br",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-    ];
+    // The page API's own lists: this checks the walk, not which elements are listed.
+    use crawlfleet_html::{BLOCK_ELEMENTS as BLOCK, HIDDEN_ELEMENTS as HIDDEN};
     fn walk(node: ego_tree::NodeRef<'_, scraper::Node>, raw: &mut String) {
         for child in node.children() {
             match child.value() {
