@@ -152,6 +152,11 @@ pub(crate) struct HistoryArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Public keys (hex, comma-separated), as the workers' --trusted-keys: each entry is
+    /// shown as signed only if it verifies for this --prefix, and as refused (with why)
+    /// otherwise. Without keys, signatures are shown as not checked.
+    #[arg(long, env = "TRUSTED_KEYS")]
+    pub(crate) trusted_keys: Option<String>,
 }
 
 #[derive(Debug, Args)]

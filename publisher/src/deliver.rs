@@ -92,20 +92,7 @@ impl DeliveryOptions {
                 })?)
             }
         };
-        let mut trusted = match args
-            .trusted_keys
-            .as_deref()
-            .map(crawlfleet_bus::signature::public_keys)
-        {
-            None => Vec::new(),
-            Some(Ok(keys)) => keys,
-            Some(Err(errors)) => {
-                return Err(Failure::usage(format!(
-                    "--trusted-keys: {}",
-                    errors.join("; ")
-                )));
-            }
-        };
+        let mut trusted = crate::trust::trusted_keys(args.trusted_keys.as_deref())?;
         trusted.extend(signing_key.as_ref().map(|k| k.verifying_key()));
         let express = match args.express_url.as_deref().filter(|u| !u.trim().is_empty()) {
             None => None,

@@ -4,9 +4,11 @@ use crawlfleet_bus::message::RuleUpdate;
 
 use crate::cli::{Global, HistoryArgs};
 use crate::fleet::Fleet;
+use crate::trust::{Refusal, Trust, trusted_keys};
 use crate::{Failure, Finished};
 
 pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<Finished, Failure> {
+    let trust = Trust::new(trusted_keys(args.trusted_keys.as_deref())?, &global.prefix);
     let fleet = Fleet::connect(global).await?;
     let mut history = fleet.history().await?;
     fleet.close().await;
@@ -19,21 +21,70 @@ pub(crate) async fn run(global: &Global, args: &HistoryArgs) -> Result<Finished,
         return Ok(Finished::Done);
     }
     for u in &history {
+        let standing = Standing::of(&trust, u);
         if args.json {
             let line = serde_json::json!({
                 "module": u.module, "version": u.version, "sha256": u.sha256,
                 "pushed_at_ms": u.pushed_at_ms, "pushed_by": u.pushed_by, "push_id": u.push_id,
                 "targets": u.targets, "signed": u.signature.is_some(),
+                "verified": standing.verified(), "refused": standing.refused(),
             });
             println!("{line}");
         } else {
-            println!("{}", row(u));
+            println!("{}", row(u, &standing));
         }
     }
     Ok(Finished::Done)
 }
 
-fn row(u: &RuleUpdate) -> String {
+/// What the history says of an entry's signature: only what was checked.
+enum Standing {
+    /// Verified against the trusted keys.
+    Verified,
+    /// Not to be built on, and why.
+    Refused(Refusal),
+    /// No keys given: a signature it carries was not checked.
+    Unchecked { signed: bool },
+}
+
+impl Standing {
+    fn of(trust: &Trust, u: &RuleUpdate) -> Standing {
+        match trust.check(u) {
+            Err(why) => Standing::Refused(why),
+            Ok(()) if trust.verifies() => Standing::Verified,
+            Ok(()) => Standing::Unchecked {
+                signed: u.signature.is_some(),
+            },
+        }
+    }
+
+    /// `null` when nothing was verified.
+    fn verified(&self) -> Option<bool> {
+        match self {
+            Standing::Verified => Some(true),
+            Standing::Refused(Refusal::Signature(_)) => Some(false),
+            Standing::Refused(Refusal::Checksum) | Standing::Unchecked { .. } => None,
+        }
+    }
+
+    fn refused(&self) -> Option<String> {
+        match self {
+            Standing::Refused(why) => Some(why.to_string()),
+            _ => None,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Standing::Verified => "  signed".to_owned(),
+            Standing::Refused(why) => format!("  REFUSED: {why}"),
+            Standing::Unchecked { signed: true } => "  signature not checked".to_owned(),
+            Standing::Unchecked { signed: false } => String::new(),
+        }
+    }
+}
+
+fn row(u: &RuleUpdate, standing: &Standing) -> String {
     let when = u.pushed_at_ms.map_or_else(|| "-".to_owned(), iso8601);
     let sha = u.sha256.as_deref().map_or("-", |s| &s[..s.len().min(12)]);
     let targets = match &u.targets {
@@ -56,12 +107,10 @@ fn row(u: &RuleUpdate) -> String {
         u.pushed_by.as_deref().unwrap_or("-"),
         u.push_id,
         targets,
-        if u.signature.is_some() {
-            "  signed"
-        } else {
-            ""
-        }
+        standing.label()
     )
+    .trim_end()
+    .to_owned()
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), by the civil-from-days algorithm.

@@ -8,6 +8,8 @@ use crawlfleet_bus::message::RuleUpdate;
 use crawlfleet_bus::signature::{self, PublicKey, SignatureError};
 use crawlfleet_engine::sha256_hex;
 
+use crate::Failure;
+
 /// At most this many refused entries are named in a warning; the rest are counted.
 const NAMED_REFUSALS: usize = 5;
 
@@ -44,6 +46,19 @@ pub(crate) struct Vetted {
     pub(crate) entries: Vec<Entry>,
 }
 
+/// The keys of a `--trusted-keys` list (absent: none); a list naming no key or a bad one is
+/// a usage error, every bad entry named.
+pub(crate) fn trusted_keys(list: Option<&str>) -> Result<Vec<PublicKey>, Failure> {
+    match list.map(signature::public_keys) {
+        None => Ok(Vec::new()),
+        Some(Ok(keys)) => Ok(keys),
+        Some(Err(errors)) => Err(Failure::usage(format!(
+            "--trusted-keys: {}",
+            errors.join("; ")
+        ))),
+    }
+}
+
 impl Trust {
     /// Without keys nothing is verified (an unsigned fleet); the checksum is still checked.
     pub(crate) fn new(keys: Vec<PublicKey>, fleet: &str) -> Trust {
@@ -51,6 +66,11 @@ impl Trust {
             keys,
             fleet: fleet.to_owned(),
         }
+    }
+
+    /// Whether entries are verified against keys (otherwise only their checksum is).
+    pub(crate) fn verifies(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     pub(crate) fn check(&self, u: &RuleUpdate) -> Result<(), Refusal> {

@@ -152,6 +152,46 @@ async fn injected_history_entries_are_never_promoted_rolled_back_to_caught_up_on
     let items = one_job(&mut broker, "j-1", "shop.a").await;
     assert_eq!(tag_and_version(&items), Some((Some("one"), 4)));
 
+    // `history` calls an entry signed only when it verifies, and says why the rest is not
+    // built on; without keys it says a signature was not checked.
+    let trusted_history = ["history", "shop.a", "--trusted-keys", public.as_str()];
+    for (args, v1, unsigned, stranger) in [
+        (
+            &trusted_history[..],
+            "  signed",
+            "REFUSED: it does not verify: the update is not signed",
+            "REFUSED: it does not verify: signed by an unknown key",
+        ),
+        (
+            &["history", "shop.a"][..],
+            "  signature not checked",
+            // Unsigned, nothing to say: the line ends at its targets.
+            " all",
+            "  signature not checked",
+        ),
+    ] {
+        let out = run_publisher(&prefix, args).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let line = |needle: &str| {
+            out.stdout
+                .lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(line(" v1 ").ends_with(v1), "{args:?}\n{}", out.stdout);
+        assert!(
+            line("p-evil-unsigned").ends_with(unsigned),
+            "{args:?}\n{}",
+            out.stdout
+        );
+        assert!(
+            line("p-evil-stranger").contains(stranger),
+            "{args:?}\n{}",
+            out.stdout
+        );
+    }
+
     // Catch-up: a worker started now skips the injected entries before choosing.
     let w2 = WorkerProc::start_ready(&broker.prefix, rules.path(), &trusted).await;
     let skipped = w2.wait_count("history entry skipped: does not verify", 3, 5 * SECOND);
