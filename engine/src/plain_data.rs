@@ -1,7 +1,7 @@
 //! Lua values as plain data (JSON), bounded: what `parse` returns, what `log.*` is given and
-//! what a module keeps as `state` are measured before they are converted, so a table that
-//! reuses a subtable (`t = {t, t}`, a few dozen levels deep: tiny in Lua, exponential as
-//! JSON) costs at most the bound, never the worker's memory.
+//! what a module keeps as `state` are counted as they are converted, and the conversion stops
+//! at the bound, so a table that reuses a subtable (`t = {t, t}`, a few dozen levels deep:
+//! tiny in Lua, exponential as JSON) costs at most the bound, never the worker's memory.
 
 use std::cell::Cell;
 use std::fmt;
@@ -187,7 +187,9 @@ impl<'de> Visitor<'de> for Bounded<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let inner = self.nested()?;
         let mut values = Vec::new();
+        // Each element's index costs what a key does in a map, as it always has.
         while let Some(value) = seq.next_element_seed(inner)? {
+            self.meter.spend(VALUE_COST)?;
             values.push(value);
         }
         Ok(serde_json::Value::Array(values))
@@ -319,5 +321,12 @@ mod tests {
             .expect("text");
         assert_eq!(to_json(&lua, text.clone(), 132).map(|_| ()), Ok(()));
         assert_eq!(to_json(&lua, text, 131), Err(PlainDataError::TooLarge(131)));
+        // An array costs its table, and a key and a value per element, like a map.
+        let array: Value = lua.load("return {1, 2, 3}").eval().expect("array");
+        assert_eq!(to_json(&lua, array.clone(), 224).map(|_| ()), Ok(()));
+        assert_eq!(
+            to_json(&lua, array, 223),
+            Err(PlainDataError::TooLarge(223))
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The tree as html5ever builds it, for the pages the fast builder (`tree.rs`) meets a
+//! The tree as html5ever builds it, for the pages the fast builder (`tree/`) meets a
 //! construct on that it does not build exactly: html5ever runs the whole WHATWG algorithm
 //! into this sink, which writes the same compact [`Dom`] (names, attribute values and
 //! decoded text copied into one buffer that spans index). Bounded like the fast builder:
