@@ -220,11 +220,12 @@ impl Dom {
     }
 }
 
-/// Which of the repository's saved pages take the fast builder.
+/// Every page the repository saves under rules/ takes the fast builder.
 #[test]
 fn fixture_pages_take_the_fast_builder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
     let mut stack = vec![root];
+    let (mut pages, mut full) = (0, Vec::new());
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
             let path = entry.path();
@@ -234,14 +235,90 @@ fn fixture_pages_take_the_fast_builder() {
                 let page = std::fs::read_to_string(&path).expect("page");
                 let dom =
                     Dom::parse(Arc::from(page.as_str()), &Meter::unbounded()).expect("parses");
-                println!(
-                    "{} {}",
-                    if dom.decoded { "FULL" } else { "fast" },
-                    path.display()
-                );
+                pages += 1;
+                if dom.decoded {
+                    full.push(path.display().to_string());
+                }
             }
         }
     }
+    assert!(pages >= 5, "only {pages} saved pages found");
+    assert!(full.is_empty(), "these took the full parser: {full:?}");
+}
+
+/// Which ordinary damage keeps a page on the fast builder, and which sends it to html5ever:
+/// each case is spliced into an otherwise clean product page.
+#[test]
+fn ordinary_damage_takes_the_path_it_should() {
+    const PAGE: &str = "<!doctype html><html lang=en><head><meta charset=utf-8><title>Kettle\
+        </title></head><body><main><div class=product><h1>Kettle</h1>DAMAGE<p>Price \
+        <span class=price>12</span></p><table><tr><th>Weight</th><td>1 kg</td></tr></table>\
+        </div></main></body></html>";
+    let fast = [
+        ("dropped </p>", "<p>one<p>two"),
+        ("dropped </li>", "<ul><li>one<li>two</ul>"),
+        (
+            "dropped </td> and </tr>",
+            "<table><tr><td>a<td>b<tr><td>c</table>",
+        ),
+        ("dropped </dd> and </dt>", "<dl><dt>a<dd>b<dt>c<dd>d</dl>"),
+        ("stray end tags", "</div></span></b><div>x</div>"),
+        ("formatting closed in order", "<p><b><i>x</i></b></p>"),
+        (
+            "formatting around a block",
+            "<font color=red><div>x</div></font>",
+        ),
+        ("dropped </body> and </html>", "<div>x"),
+        ("dashes in text", "a -- b --> c"),
+        (
+            "dropped </option>",
+            "<select name=size><option>S<option selected>M</select>",
+        ),
+        (
+            "option groups",
+            "<select><optgroup label=a><option>1<optgroup><option>2</select>",
+        ),
+    ];
+    let full = [
+        (
+            "text inside a table",
+            "<table>stray<tr><td>a</td></tr></table>",
+        ),
+        (
+            "a <b> left open across paragraphs",
+            "<p>one <b>two</p><p>three</p>",
+        ),
+        ("misnested formatting", "<p><b>one <i>two</b> three</i></p>"),
+        (
+            "a block closed after its formatting",
+            "<font color=red><div>x</font></div>",
+        ),
+        ("a link inside a link", "<a href=/x>one <a href=/y>two</a>"),
+        (
+            "a select holding more than options",
+            "<select><option>a<hr><option>b</select>",
+        ),
+        (
+            "a form inside a table",
+            "<table><form><tr><td>x</td></tr></form></table>",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (cases, want_full) in [(&fast[..], false), (&full[..], true)] {
+        for (what, damage) in cases {
+            let page = PAGE.replace("DAMAGE", damage);
+            let dom = Dom::parse(Arc::from(page.as_str()), &Meter::unbounded()).expect("parses");
+            if dom.decoded != want_full {
+                wrong.push(format!("{what}: full parser {}", dom.decoded));
+            }
+        }
+    }
+    let clean = Dom::parse(Arc::from(PAGE.replace("DAMAGE", "")), &Meter::unbounded());
+    assert!(
+        !clean.expect("parses").decoded,
+        "the clean page takes the fast builder"
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 /// The suite's document cases: at least 99.5 % exact, and every other one listed in

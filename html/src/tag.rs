@@ -278,8 +278,9 @@ impl Tag {
     }
 
     /// Start tags whose rules the fast builder does not implement: a page with one is built
-    /// by html5ever. Captions and column groups, templates, `select`, foreign content, framesets, scope markers,
-    /// ruby, and the elements that rename or re-tokenize (`image`, `textarea`, `nobr`).
+    /// by html5ever. Captions and column groups, templates, foreign content, framesets, scope
+    /// markers, ruby, and the elements that rename or re-tokenize (`image`, `textarea`,
+    /// `nobr`). A `select` holding only options, option groups and text is built here.
     pub(crate) fn needs_full_parser(self) -> bool {
         matches!(
             self,
@@ -287,9 +288,6 @@ impl Tag {
                 | Colgroup
                 | Col
                 | Template
-                | Select
-                | Option
-                | Optgroup
                 | Svg
                 | Math
                 | Frameset

@@ -12,6 +12,11 @@ impl Builder<'_> {
             self.open.pop();
             return;
         }
+        // Inside a `<select>`, only its own end tags and its options' are built here.
+        if self.in_select() && !matches!(tag, Tag::Option | Tag::Optgroup | Tag::Select) {
+            self.full = true;
+            return;
+        }
         if self.body == NONE && !matches!(tag, Tag::Body | Tag::Html | Tag::Br | Tag::Head) {
             // Before the body, other end tags are ignored.
             return;

@@ -74,6 +74,8 @@ struct Open {
     foreign: bool,
     /// A `<td>` or `<th>` is open below, with no `<table>`, `<template>` or `<html>` between.
     in_cell: bool,
+    /// A `<select>` is open (this element or one below).
+    in_select: bool,
 }
 
 /// An element's attributes as repeated tags extend them, with their names in lower case.
@@ -209,6 +211,7 @@ impl Builder<'_> {
             tag,
             foreign,
             in_cell,
+            in_select: tag == Tag::Select || self.in_select(),
         });
     }
 

@@ -61,6 +61,11 @@ impl Builder<'_> {
         self.open.last().is_some_and(|o| o.foreign)
     }
 
+    /// Whether the current node is a `<select>` or inside one.
+    pub(super) fn in_select(&self) -> bool {
+        self.open.last().is_some_and(|o| o.in_select)
+    }
+
     /// Pops up to and including the nearest element `want` accepts; never `<html>`.
     pub(super) fn pop_until(&mut self, want: impl Fn(Tag) -> bool) {
         while self.open.len() > 1 {

@@ -20,6 +20,13 @@ impl Builder<'_> {
         attrs: (u32, u32),
         self_closing: bool,
     ) -> Option<TextMode> {
+        // Inside a `<select>` only options and option groups are built here (as browsers
+        // build them: each closes the open option, a group the open group); any other tag
+        // there, and an option outside one, is the full parser's.
+        if self.in_select() != matches!(tag, Tag::Option | Tag::Optgroup) {
+            self.full = true;
+            return None;
+        }
         match tag {
             Tag::Html => {
                 if self.html == NONE {
