@@ -278,6 +278,10 @@ fn ordinary_damage_takes_the_path_it_should() {
             "option groups",
             "<select><optgroup label=a><option>1<optgroup><option>2</select>",
         ),
+        (
+            "a review form",
+            "<form><textarea name=r>\nGreat &amp; <b>cheap</b></textarea></form>",
+        ),
     ];
     let full = [
         (

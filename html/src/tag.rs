@@ -279,8 +279,8 @@ impl Tag {
 
     /// Start tags whose rules the fast builder does not implement: a page with one is built
     /// by html5ever. Captions and column groups, templates, foreign content, framesets, scope
-    /// markers, ruby, and the elements that rename or re-tokenize (`image`, `textarea`,
-    /// `nobr`). A `select` holding only options, option groups and text is built here.
+    /// markers, ruby, and the elements that rename or re-tokenize (`image`, `nobr`). A
+    /// `select` holding only options, option groups and text is built here.
     pub(crate) fn needs_full_parser(self) -> bool {
         matches!(
             self,
@@ -300,7 +300,6 @@ impl Tag {
                 | Rt
                 | Rtc
                 | Image
-                | Textarea
                 | Nobr
                 | Keygen
         )

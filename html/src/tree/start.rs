@@ -120,7 +120,7 @@ impl Builder<'_> {
             // A cell is a fresh start for formatting: a marker on the list.
             self.formatting.push(NONE);
         }
-        self.after_pre = matches!(tag, Tag::Pre | Tag::Listing);
+        self.after_pre = matches!(tag, Tag::Pre | Tag::Listing | Tag::Textarea);
         if foreign {
             return None;
         }

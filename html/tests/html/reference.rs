@@ -133,6 +133,14 @@ fn malformed_markup_parses_as_html5ever_parses_it() {
             "<ul id=list><li class=p>a<li>b<ul><li>c</ul><li>d</ul>",
         ),
         ("definition lists", "<dl><dt>k<dd>v<dt>k2<dd>v2</dl>"),
+        (
+            "selects",
+            "<p>Size <select name=s><option>S<option selected>M<optgroup label=x><option>L</select> ok",
+        ),
+        (
+            "textareas",
+            "<form><textarea name=r>\nGreat &amp; <b>cheap</b>\r\n</textarea><textarea>\r\nx</textarea></form>",
+        ),
         ("rows and cells", "<table><tr><td>a<td>b<tr><td>c</table>"),
         (
             "sections",
