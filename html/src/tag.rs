@@ -277,6 +277,46 @@ impl Tag {
         )
     }
 
+    /// Start tags before which, in body, the active formatting elements are reconstructed
+    /// (every name the standard has no other rule for does too).
+    pub(crate) fn reconstructs(self) -> bool {
+        matches!(
+            self,
+            A | B
+                | Big
+                | Code
+                | Em
+                | Font
+                | I
+                | Nobr
+                | S
+                | Small
+                | Strike
+                | Strong
+                | Tt
+                | U
+                | Applet
+                | Marquee
+                | Object
+                | Area
+                | Br
+                | Embed
+                | Img
+                | Image
+                | Keygen
+                | Wbr
+                | Input
+                | Button
+                | Xmp
+                | Select
+                | Option
+                | Optgroup
+                | Math
+                | Svg
+                | Other
+        )
+    }
+
     /// Start tags whose rules the fast builder does not implement: a page with one is built
     /// by html5ever. Captions and column groups, templates, foreign content, framesets, scope
     /// markers, ruby, and the elements that rename or re-tokenize (`image`, `nobr`). A
@@ -339,11 +379,6 @@ impl Tag {
                 | Dd
                 | Dt
         )
-    }
-
-    /// The table, its sections, rows and cells: the parts the fast builder builds.
-    pub(crate) fn is_table_part(self) -> bool {
-        matches!(self, Table | Tbody | Thead | Tfoot | Tr | Td | Th)
     }
 }
 

@@ -1,22 +1,57 @@
 //! The list of active formatting elements: what goes on it (Noah's Ark), when a page
 //! would need it reconstructed, and the adoption agency's simple cases.
 
-use super::Builder;
 use super::Open;
+use super::{Builder, MAX_DEPTH};
 use crate::NONE;
 use crate::NodeId;
 use crate::Span;
 use crate::tag::Tag;
 
+/// The most formatting elements one reconstruction reopens on the fast builder.
+const MAX_REOPENED: usize = 32;
+
 impl Builder<'_> {
-    /// Whether a formatting element is in the list but no longer open: the spec would
-    /// reopen it here (reconstruct the active formatting elements), which this builder
-    /// leaves to the full parser.
+    /// Whether reconstructing the active formatting elements would reopen any: the last
+    /// entry of the list is an element no longer open (the standard's own test).
     pub(super) fn needs_reconstruction(&self) -> bool {
-        if self.formatting.is_empty() {
+        self.formatting
+            .last()
+            .is_some_and(|&f| f != NONE && !self.is_open(f))
+    }
+
+    /// Reconstructs the active formatting elements: each entry after the last one still
+    /// open (or the last marker) is reopened as a copy in the current node, and the copy
+    /// takes its place in the list. `false` when the copies would be too many or too deep
+    /// for this builder (a page with a run of dozens of unclosed formatting elements goes
+    /// to the full parser, which bounds its work by the meter).
+    pub(super) fn reconstruct(&mut self) -> bool {
+        if !self.needs_reconstruction() {
+            return true;
+        }
+        let start = self.formatting.len() - self.since_marker().len();
+        let mut from = self.formatting.len() - 1;
+        while from > start && !self.is_open(self.formatting[from - 1]) {
+            from -= 1;
+        }
+        let copies = self.formatting.len() - from;
+        if copies > MAX_REOPENED || self.open.len() + copies >= MAX_DEPTH {
             return false;
         }
-        self.since_marker().iter().any(|&f| !self.is_open(f))
+        for at in from..self.formatting.len() {
+            let Some((tag, name, attrs)) = self
+                .dom
+                .element(self.formatting[at])
+                .map(|e| (e.tag, e.name, e.attrs))
+            else {
+                return false;
+            };
+            let parent = self.current().unwrap_or(self.body);
+            let id = self.insert(parent, tag, name, attrs);
+            self.push_open(id, tag);
+            self.formatting[at] = id;
+        }
+        true
     }
 
     /// The list of active formatting elements after its last marker.

@@ -388,7 +388,11 @@ impl Builder<'_> {
             }
             return;
         }
-        if current.raw_text().is_none() && self.needs_reconstruction() {
+        // Text reopens formatting elements closed early (`<p><b>1</p>2`: `2` is bold too).
+        if current.raw_text().is_none()
+            && self.needs_reconstruction()
+            && (self.in_foreign() || !self.reconstruct())
+        {
             self.full = true;
             return;
         }

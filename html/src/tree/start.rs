@@ -91,13 +91,16 @@ impl Builder<'_> {
             }
             TableStart::Again => return self.start(tag, name, attrs, self_closing),
         }
-        if self.needs_reconstruction() && !tag.is_table_part() {
-            self.full = true;
-            return None;
-        }
         let in_foreign = self.in_foreign();
         if !in_foreign {
             self.close_before(tag);
+        }
+        // Formatting elements closed early are reopened before most tags (after what the
+        // tag itself closes: a previous option, a button in scope, a paragraph).
+        if tag.reconstructs() && self.needs_reconstruction() && (in_foreign || !self.reconstruct())
+        {
+            self.full = true;
+            return None;
         }
         let parent = self.current().unwrap_or(self.body);
         let id = self.insert(parent, tag, name, attrs);

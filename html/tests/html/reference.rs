@@ -134,6 +134,15 @@ fn malformed_markup_parses_as_html5ever_parses_it() {
         ),
         ("definition lists", "<dl><dt>k<dd>v<dt>k2<dd>v2</dl>"),
         (
+            "bold reopened",
+            "<p><b class=x>one</p>two<div>three</div><p>four",
+        ),
+        ("misnesting reopened", "<b><i>x</b>y</i>z <u>a<p>b</u>c"),
+        (
+            "cells keep formatting apart",
+            "<b>0<table><tr><td><b>x</td><td>y</td></tr></table>z</b>",
+        ),
+        (
             "selects",
             "<p>Size <select name=s><option>S<option selected>M<optgroup label=x><option>L</select> ok",
         ),
