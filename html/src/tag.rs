@@ -280,41 +280,29 @@ impl Tag {
     /// Start tags before which, in body, the active formatting elements are reconstructed
     /// (every name the standard has no other rule for does too).
     pub(crate) fn reconstructs(self) -> bool {
-        matches!(
-            self,
-            A | B
-                | Big
-                | Code
-                | Em
-                | Font
-                | I
-                | Nobr
-                | S
-                | Small
-                | Strike
-                | Strong
-                | Tt
-                | U
-                | Applet
-                | Marquee
-                | Object
-                | Area
-                | Br
-                | Embed
-                | Img
-                | Image
-                | Keygen
-                | Wbr
-                | Input
-                | Button
-                | Xmp
-                | Select
-                | Option
-                | Optgroup
-                | Math
-                | Svg
-                | Other
-        )
+        self.is_formatting()
+            || matches!(
+                self,
+                Applet
+                    | Marquee
+                    | Object
+                    | Area
+                    | Br
+                    | Embed
+                    | Img
+                    | Image
+                    | Keygen
+                    | Wbr
+                    | Input
+                    | Button
+                    | Xmp
+                    | Select
+                    | Option
+                    | Optgroup
+                    | Math
+                    | Svg
+                    | Other
+            )
     }
 
     /// Start tags whose rules the fast builder does not implement: a page with one is built

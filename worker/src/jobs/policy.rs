@@ -63,7 +63,12 @@ pub(crate) fn next(job: &Job, outcome: JobOutcome, max_attempts: u32) -> Next {
 
 /// How long retry level `level` waits.
 pub(crate) fn retry_delay(level: usize) -> Duration {
-    Duration::from_millis(RETRY_DELAYS_MS[level.min(RETRY_DELAYS_MS.len() - 1)])
+    Duration::from_millis(retry_delay_ms(level))
+}
+
+/// How long retry level `level` waits, in milliseconds (as logs report it).
+pub(crate) fn retry_delay_ms(level: usize) -> u64 {
+    RETRY_DELAYS_MS[level.min(RETRY_DELAYS_MS.len() - 1)]
 }
 
 /// The retry level for the next attempt: exponential by attempt, or the first level that

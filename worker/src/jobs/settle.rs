@@ -73,8 +73,7 @@ pub(super) async fn outcome(
                 .await;
             if r.is_ok() {
                 metrics.job(&job.rule, Settled::Retried);
-                let retry_in_ms =
-                    u64::try_from(policy::retry_delay(level).as_millis()).unwrap_or(u64::MAX);
+                let retry_in_ms = policy::retry_delay_ms(level);
                 warn!(reason = %reason, cause = %bounded(&error), attempt = again.attempt, retry_in_ms, "job will be retried");
             }
             r

@@ -194,10 +194,9 @@ impl Crawl {
                 error,
             } => {
                 self.sinks.retried();
-                let wait = policy::retry_delay(level);
-                let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                let retry_in_ms = policy::retry_delay_ms(level);
                 warn!(reason = %reason, cause = %error, retry_in_ms, "job will be retried");
-                self.queue.push_after(again, wait);
+                self.queue.push_after(again, policy::retry_delay(level));
             }
             Next::Dead { reason, error } => {
                 let reason = reason.to_string();
