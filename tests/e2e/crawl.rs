@@ -260,42 +260,18 @@ fn check_rule_prints_what_the_rule_extracts() {
         &std::fs::read_to_string(page.with_extension("json")).expect("expected"),
     )
     .expect("json");
-    let out = std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"))
-        .args([
-            "check-rule",
-            "shop.product",
-            "--url",
-            "http://shop.test/p/steel-kettle",
-        ])
-        .arg("--page")
-        .arg(&page)
-        .arg("--rules")
-        .arg(repo_rules())
-        .output()
-        .expect("run check-rule");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = crawlfleet_tests::check_rule_json(
+        "shop.product",
+        "http://shop.test/p/steel-kettle",
+        &page,
+        &repo_rules(),
+        &[],
     );
-    let got: Value = serde_json::from_slice(&out.stdout).expect("check-rule prints JSON");
     assert_eq!(got["items"], expected["items"]);
     assert_eq!(got["links"], expected["links"]);
 
     let missing =
-        std::process::Command::new(crawlfleet_tests::publisher().with_file_name("worker"))
-            .args([
-                "check-rule",
-                "shop.nope",
-                "--url",
-                "http://shop.test/",
-                "--page",
-            ])
-            .arg(&page)
-            .arg("--rules")
-            .arg(repo_rules())
-            .output()
-            .expect("run check-rule");
+        crawlfleet_tests::check_rule("shop.nope", "http://shop.test/", &page, &repo_rules(), &[]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no rule `shop.nope`"));
 }

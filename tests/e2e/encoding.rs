@@ -294,21 +294,7 @@ async fn pages_in_every_encoding_and_declaration_read_as_a_browser_reads_them() 
 fn check_rule(rules: &RulesDir, file: &str, page: &[u8], url: &str, extra: &[&str]) -> Value {
     let path = rules.scratch(file, "");
     std::fs::write(&path, page).expect("save the page");
-    let out = std::process::Command::new(crawlfleet_tests::worker())
-        .args(["check-rule", "enc.page", "--url", url])
-        .arg("--page")
-        .arg(&path)
-        .arg("--rules")
-        .arg(rules.path())
-        .args(extra)
-        .output()
-        .expect("run check-rule");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("check-rule prints JSON")
+    crawlfleet_tests::check_rule_json("enc.page", url, &path, rules.path(), extra)
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! multiple of the call budget, peak memory as the Lua limit plus the documented margin),
 //! and one hostile page through a real worker and broker, which must cost that job only.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crawlfleet_tests::{Route, RulesDir, TestBroker, TestSite, WorkerProc, http_get, page_job};
@@ -38,22 +37,20 @@ fn check(rules: &RulesDir, name: &str, page: &str, body: &str, expect: Expect) {
         ),
     );
     let file = rules.scratch(&format!("{module}.html"), page);
-    let out = Command::new(crawlfleet_tests::worker())
-        .args([
-            "check-rule",
-            &module,
-            "--url",
-            "http://hostile.test/",
+    let (budget, lua_mb) = (BUDGET_MS.to_string(), LUA_MB.to_string());
+    let out = crawlfleet_tests::check_rule(
+        &module,
+        "http://hostile.test/",
+        &file,
+        rules.path(),
+        &[
             "--stats",
-        ])
-        .args(["--call-budget-ms", &BUDGET_MS.to_string()])
-        .args(["--lua-memory-mb", &LUA_MB.to_string()])
-        .arg("--page")
-        .arg(&file)
-        .arg("--rules")
-        .arg(rules.path())
-        .output()
-        .expect("run worker check-rule");
+            "--call-budget-ms",
+            &budget,
+            "--lua-memory-mb",
+            &lua_mb,
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stats: Value = stderr
         .lines()

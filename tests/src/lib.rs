@@ -3,6 +3,7 @@
 
 mod bins;
 mod broker;
+mod check_rule;
 mod fleet;
 mod job;
 mod push;
@@ -14,6 +15,7 @@ mod worker;
 
 pub use bins::{CliOutput, publisher, run_publisher, run_worker_until_exit, worker};
 pub use broker::{AMQP_URL, TestBroker};
+pub use check_rule::{check_rule, check_rule_json};
 pub use fleet::{fleet, versions};
 pub use job::{enqueue_until_logged, one_job, page_job, tag_and_version};
 pub use push::push_and_wait;
