@@ -9,7 +9,8 @@
 //!
 //! ARCHITECTURE.md's backticked paths and Rust names must exist (see [`is_path`] and
 //! [`rust_name`] for what counts as each), every `.rs` file must open with a `//!` line
-//! saying what it owns, ARCHITECTURE.md stays within 200 lines and BENCHMARKS.md within 250.
+//! saying what it owns and none runs past 500 lines, ARCHITECTURE.md stays within 200 lines,
+//! BENCHMARKS.md within 250, and at most 20 result files are committed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -412,4 +413,32 @@ fn architecture_and_benchmarks_stay_short() {
         let lines = text.lines().count();
         assert!(lines <= limit, "{doc}: {lines} lines, more than {limit}");
     }
+    // Only summary results are committed: per-run files are pooled or ignored.
+    let results = files()
+        .into_iter()
+        .filter(|f| f.starts_with("bench/results/"))
+        .count();
+    assert!(
+        results <= 20,
+        "{results} files under bench/results/, more than 20"
+    );
+}
+
+#[test]
+fn no_rust_file_runs_past_500_lines() {
+    let long: Vec<(String, usize)> = files()
+        .into_iter()
+        .filter(|f| f.ends_with(".rs"))
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(repo().join(&f))
+                .unwrap_or_default()
+                .lines()
+                .count();
+            (lines > 500).then_some((f, lines))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "one concept per file, at most 500 lines: {long:?}"
+    );
 }
