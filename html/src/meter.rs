@@ -112,6 +112,11 @@ impl<'a> Meter<'a> {
         self.until_check.set(0);
     }
 
+    /// Whether the work has stopped.
+    pub(crate) fn has_blown(&self) -> bool {
+        self.blown.get().is_some()
+    }
+
     /// `Ok(value)` unless the work stopped.
     pub(crate) fn result<T>(&self, value: T) -> Result<T, Exceeded> {
         match self.blown.get() {

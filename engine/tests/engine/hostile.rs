@@ -113,6 +113,25 @@ fn hostile_pages_are_bounded() {
             Expect::Bounded,
         ),
         (
+            "a <b> left open in every paragraph, reopened in the next",
+            repeat("<p><b>x", 50_000),
+            "return #page:select('b')",
+            Expect::Bounded,
+        ),
+        (
+            // Browsers reopen every one in every paragraph: quadratic, past the node cap.
+            "distinct unclosed formatting piling up to be reopened",
+            (0..20_000).map(|i| format!("<p><b id={i}>x")).collect(),
+            "return #page:select('b')",
+            Expect::Fails("page_too_complex"),
+        ),
+        (
+            "a select of 100 000 options",
+            format!("<select>{}</select>", repeat("<option>x", 100_000)),
+            "return #page:select('option')",
+            Expect::Item(json!(100_000)),
+        ),
+        (
             "sibling steps over many comments",
             comments,
             "return #page:select('p + p, p ~ p, p:nth-last-child(1)')",

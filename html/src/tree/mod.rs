@@ -2,7 +2,7 @@
 //! and the WHATWG insertion rules for everything but a set of constructs it does not build
 //! (tables, templates, `select`, foreign content, framesets, misnested formatting that would
 //! need the adoption agency or reconstruction, ...). On meeting one it stops and says so
-//! (`Stop::FullParser`), and the page is built by html5ever instead (`fallback.rs`): the
+//! (`Stop::FullParser`), and the page is built by html5ever instead (`fallback/`): the
 //! decision is made while building, never by guessing, so every page gets the tree a browser
 //! builds.
 
